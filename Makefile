@@ -1,0 +1,48 @@
+# Set-up and everyday commands. `make run` and `make test` work on a fresh clone:
+# each creates .venv/ with the locked dependencies and places the inputs first.
+
+# Python 3.13, the version the challenge's model was pickled with. pyenv's shims
+# are skipped because they fail unless 3.13 is the selected version.
+PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) \
+                      $(shell command -v python3.13 2>/dev/null))
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+KEDRO := $(VENV)/bin/kedro
+
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install data run test lint viz clean
+
+# uv lives in its own small environment so that syncing .venv never removes it.
+$(UV):
+	@test -n "$(PYTHON)" || { echo "Python 3.13 not found; set PYTHON=/path/to/python3.13" >&2; exit 1; }
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --all-groups --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.synced
+
+data: install
+	$(VENV)/bin/python -m shape.data_setup
+
+run: data
+	$(KEDRO) run
+
+test: data
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+viz: data
+	$(KEDRO) viz run
+
+clean:
+	rm -rf $(VENV) $(TOOLS)

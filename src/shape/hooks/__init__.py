@@ -1,0 +1,1 @@
+"""Kedro hooks of this project; ``settings.HOOKS`` registers them."""

@@ -1,0 +1,95 @@
+"""The run parameters this project reads, and the checks made on them at start-up.
+
+``check_parameters`` runs before the first node (see ``shape.hooks.checks``), so
+a wrong engine name or a broken chain spec stops the run before any data is read.
+Each rule names the parameter, what it accepts, and where to change it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shape.chain import ChainStep, parse_chain_spec
+from shape.engines import ENGINE_MODULES
+
+FIT_MODES = ("batch", "reference")
+
+
+@dataclass(frozen=True)
+class ParamRule:
+    """What one parameter accepts.
+
+    Attributes:
+        check: Returns True when a value is acceptable.
+        expected: Plain-English description of acceptable values, for messages.
+    """
+
+    check: Callable[[Any], bool]
+    expected: str
+
+
+def _is_column_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) > 0
+        and all(isinstance(item, str) and item for item in value)
+        and len(set(value)) == len(value)
+    )
+
+
+#: Top-level parameters and their rules. Nested keys use dotted names, as on the
+#: command line (``--params=preprocessing.time_column=ts``).
+PARAMETER_RULES: dict[str, ParamRule] = {
+    "engine": ParamRule(
+        lambda v: v in ENGINE_MODULES, f"one of {sorted(ENGINE_MODULES)}"
+    ),
+    "fit_on": ParamRule(lambda v: v in FIT_MODES, f"one of {list(FIT_MODES)}"),
+    "input_path": ParamRule(
+        lambda v: isinstance(v, str) and v != "", "the path of a Parquet table"
+    ),
+    "preprocessing.time_column": ParamRule(
+        lambda v: isinstance(v, str) and v != "", "a column name"
+    ),
+    "preprocessing.feature_columns": ParamRule(
+        _is_column_list, "a non-empty list of distinct column names"
+    ),
+}
+
+
+def check_parameters(parameters: Mapping[str, Any]) -> list[ChainStep]:
+    """Checks the run parameters against ``PARAMETER_RULES`` and the chain spec.
+
+    Args:
+        parameters: All parameters of the run, as Kedro resolves them.
+
+    Returns:
+        The parsed chain spec.
+
+    Raises:
+        ValueError: When a parameter is missing or does not follow its rule, or
+            when the chain spec is invalid; the message names the parameter or
+            the step.
+    """
+    for dotted_name, rule in PARAMETER_RULES.items():
+        value = _lookup(parameters, dotted_name)
+        if not rule.check(value):
+            raise ValueError(
+                f"Parameter '{dotted_name}' must be {rule.expected}; got {value!r}. "
+                "Set it in conf/base/parameters*.yml or with "
+                f"--params={dotted_name}=..."
+            )
+    return parse_chain_spec(_lookup(parameters, "preprocessing.chain"))
+
+
+def _lookup(parameters: Mapping[str, Any], dotted_name: str) -> Any:
+    value: Any = parameters
+    for key in dotted_name.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            raise ValueError(
+                f"Parameter '{dotted_name}' is missing; add it to "
+                "conf/base/parameters*.yml."
+            )
+        value = value[key]
+    return value

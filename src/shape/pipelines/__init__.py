@@ -1,0 +1,1 @@
+"""The modular pipelines of ``shape``: preprocessing, modelling and reporting."""
