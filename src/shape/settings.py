@@ -11,6 +11,9 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # globals_*.yml lets `make data` record the synthetic model's hash in a file of
+    # its own (conf/local/globals_synthetic.yml) without editing the user's.
+    "config_patterns": {"globals": ["globals.yml", "globals_*.yml"]},
 }
 
 # kedro-mlflow registers its hook through a plugin entry point; it stays off until
