@@ -185,6 +185,11 @@ def _unknown_invalid_rows_mode(project: Path) -> dict:
     return {"preprocessing": {"invalid_rows": "skip"}}
 
 
+def _malformed_model_hash(project: Path) -> dict:
+    _without_data(project)
+    return {"modelling": {"model_sha256": "a4d4871"}}
+
+
 CASES = {
     "missing column": (
         _missing_column,
@@ -270,6 +275,12 @@ CASES = {
         _argument_of_wrong_type,
         ValueError,
         r"argument 'degree' must be an integer from 1 to 4; got '2'",
+    ),
+    "malformed model hash": (
+        _malformed_model_hash,
+        ValueError,
+        r"Parameter 'modelling.model_sha256' must be the SHA-256 of the model "
+        r"file, 64 lower-case hexadecimal digits .*; got 'a4d4871'",
     ),
     "unknown invalid_rows mode": (
         _unknown_invalid_rows_mode,

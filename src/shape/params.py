@@ -64,7 +64,8 @@ PARAMETER_RULES: dict[str, ParamRule] = {
     ),
     "modelling.model_sha256": ParamRule(
         lambda v: isinstance(v, str) and re.fullmatch("[0-9a-f]{64}", v) is not None,
-        "the SHA-256 of the model file, 64 lower-case hexadecimal digits",
+        "the SHA-256 of the model file, 64 lower-case hexadecimal digits "
+        "(model_sha256 in conf/*/globals.yml)",
     ),
     "modelling.allow_sklearn_version_mismatch": ParamRule(
         lambda v: isinstance(v, bool), "true or false"
