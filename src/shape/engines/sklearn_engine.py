@@ -50,11 +50,11 @@ def select_readings(
 
     Returns:
         A new frame with ``time_column`` then ``feature_columns``, the features
-        as float64.
+        as float64; missing values of nullable dtypes (``Int64``) become NaN.
 
     Raises:
-        TypeError: When a feature column is not numeric; names the column and
-            its dtype.
+        TypeError: When a feature column is neither float nor integer (text,
+            booleans, dates, complex numbers); names the column and its dtype.
     """
     for column in feature_columns:
         dtype = readings[column].dtype
