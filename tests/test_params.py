@@ -22,6 +22,10 @@ def parameters() -> dict:
         "engine": "sklearn",
         "fit_on": "batch",
         "input_path": "data/01_raw/readings.parquet",
+        "modelling": {
+            "model_sha256": "a4d48717" + "5e686e33" * 7,
+            "allow_sklearn_version_mismatch": False,
+        },
         **preprocessing,
     }
 

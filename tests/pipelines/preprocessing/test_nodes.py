@@ -1,8 +1,9 @@
-"""Tests of the preprocessing nodes on small frames (sklearn engine)."""
+"""Tests of the chain nodes on small frames (sklearn engine).
+
+validate_readings has its own file, test_validate_readings.py.
+"""
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,6 @@ from shape.pipelines.preprocessing.nodes import (
     fit_chain,
     fit_reference_chain,
     transform_readings,
-    validate_readings,
 )
 
 FEATURES = ["vibration_x", "vibration_y", "vibration_z"]
@@ -40,61 +40,6 @@ def _reference_transform(frame: pd.DataFrame) -> np.ndarray:
         ]
     )
     return chain.fit_transform(frame[FEATURES].to_numpy())
-
-
-def test_validate_readings_keeps_time_and_features_as_float(
-    readings, preprocessing_params
-):
-    raw = readings.assign(vibration_z=readings["vibration_z"].round().astype("int32"))
-    raw["sensor"] = "a"
-
-    clean = validate_readings(raw, preprocessing_params, "sklearn")
-
-    assert list(clean.columns) == ["time", *FEATURES]
-    assert (clean[FEATURES].dtypes == "float64").all()
-    np.testing.assert_array_equal(clean["vibration_z"], raw["vibration_z"])
-    assert raw["vibration_z"].dtype == "int32"  # the input frame is left alone
-
-
-def test_validate_readings_names_missing_and_present_columns(
-    readings, preprocessing_params
-):
-    raw = readings.drop(columns="vibration_y")
-
-    expected = (
-        "lacks required column(s) ['vibration_y']; it has "
-        "['time', 'vibration_x', 'vibration_z']"
-    )
-    with pytest.raises(KeyError, match=re.escape(expected)):
-        validate_readings(raw, preprocessing_params, "sklearn")
-
-
-def test_validate_readings_rejects_text_column_by_name(readings, preprocessing_params):
-    raw = readings.assign(vibration_x=readings["vibration_x"].astype(str))
-
-    with pytest.raises(TypeError, match="Column 'vibration_x' must hold numbers"):
-        validate_readings(raw, preprocessing_params, "sklearn")
-
-
-@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
-def test_validate_readings_counts_invalid_values_per_column(
-    readings, preprocessing_params, bad_value
-):
-    raw = readings.copy()
-    raw.loc[[3, 5], "vibration_y"] = bad_value
-    raw.loc[5, "vibration_z"] = bad_value
-
-    expected = (
-        "2 of 40 rows have a missing or non-finite value; invalid values per "
-        "column: {'vibration_y': 2, 'vibration_z': 1}"
-    )
-    with pytest.raises(ValueError, match=re.escape(expected)):
-        validate_readings(raw, preprocessing_params, "sklearn")
-
-
-def test_validate_readings_rejects_an_empty_table(readings, preprocessing_params):
-    with pytest.raises(ValueError, match="has no rows"):
-        validate_readings(readings.iloc[:0], preprocessing_params, "sklearn")
 
 
 def test_fit_chain_on_batch_matches_scikit_learn_pipeline(

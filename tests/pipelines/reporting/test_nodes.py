@@ -17,8 +17,11 @@ def test_compute_metrics_counts_classes_and_keeps_durations(
         prediction=[-1, 1, 1, 1] * 10, anomaly_score=[-0.5, 0.5, 0.1, 0.2] * 10
     )
 
+    check = {"rows": 42, "invalid_rows": 2, "invalid_by_column": {"vibration_x": 2}}
+
     metrics = compute_metrics(
         predictions,
+        check,
         chain,
         {"preprocessing": 1.25, "modelling": 0.5},
         "sklearn",
@@ -29,6 +32,7 @@ def test_compute_metrics_counts_classes_and_keeps_durations(
         "engine": "sklearn",
         "fit_on": "batch",
         "rows": 40,
+        "rows_rejected": 2,
         "features_in": 3,
         "features_out": 66,
         "anomalies": 10,
@@ -42,6 +46,8 @@ def test_compute_metrics_of_no_rows_has_a_zero_rate(readings, preprocessing_para
     chain = fit_reference_chain(readings, preprocessing_params, "sklearn")
     empty = pd.DataFrame({"prediction": pd.Series([], dtype="int64")})
 
-    metrics = compute_metrics(empty, chain, {}, "sklearn", "reference")
+    check = {"rows": 0, "invalid_rows": 0, "invalid_by_column": {}}
+
+    metrics = compute_metrics(empty, check, chain, {}, "sklearn", "reference")
 
     assert (metrics["rows"], metrics["anomalies"], metrics["anomaly_rate"]) == (0, 0, 0)
