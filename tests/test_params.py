@@ -23,7 +23,7 @@ def parameters() -> dict:
         "fit_on": "batch",
         "input_path": "data/01_raw/readings.parquet",
         "modelling": {
-            "model_sha256": "a4d48717" + "5e686e33" * 7,
+            "model_sha256": "ab" * 32,  # any 64 hex digits pass the check
             "allow_sklearn_version_mismatch": False,
         },
         **preprocessing,
