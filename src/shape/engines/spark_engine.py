@@ -165,7 +165,7 @@ def fit_chain(
     fitted_steps: list[FittedStep] = []
     n_features_in = len(feature_columns)
     for step in steps:
-        before = _prefix_transform(feature_columns, fitted_steps, n_rows)
+        before = _fitted_prefix(feature_columns, fitted_steps, n_rows)
         state, n_features_out = _fit_step(step, features, before, n_features_in, n_rows)
         fitted_steps.append(
             FittedStep(
@@ -197,7 +197,7 @@ def fit_chain(
 _Transform = Callable[[np.ndarray], np.ndarray]
 
 
-def _prefix_transform(
+def _fitted_prefix(
     feature_columns: list[str], fitted_steps: list[FittedStep], n_rows: int
 ) -> dict[str, Any] | None:
     """The steps fitted so far, as a plain mapping that travels to executors."""
