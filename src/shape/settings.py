@@ -3,17 +3,22 @@
 from kedro.config import OmegaConfigLoader
 
 from shape.hooks.checks import ParameterCheckHook
+from shape.hooks.spark import SparkSessionHook
 from shape.hooks.timing import StageTimingHook
 
-HOOKS = (ParameterCheckHook(), StageTimingHook())
+HOOKS = (ParameterCheckHook(), StageTimingHook(), SparkSessionHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    # globals_*.yml lets `make data` record the synthetic model's hash in a file of
-    # its own (conf/local/globals_synthetic.yml) without editing the user's.
-    "config_patterns": {"globals": ["globals.yml", "globals_*.yml"]},
+    "config_patterns": {
+        # globals_*.yml lets `make data` record the synthetic model's hash in a
+        # file of its own (conf/local/globals_synthetic.yml), not in the user's.
+        "globals": ["globals.yml", "globals_*.yml"],
+        # conf/<env>/spark.yml: the Spark session of `engine: sparkml` runs.
+        "spark": ["spark*", "spark*/**"],
+    },
 }
 
 # Plugins register hooks through entry points. kedro-mlflow's stays off until the
