@@ -3,9 +3,10 @@
 from kedro.config import OmegaConfigLoader
 
 from shape.hooks.checks import ParameterCheckHook
+from shape.hooks.run_context import RunContextHook
 from shape.hooks.timing import StageTimingHook
 
-HOOKS = (ParameterCheckHook(), StageTimingHook())
+HOOKS = (ParameterCheckHook(), StageTimingHook(), RunContextHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -13,7 +14,20 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # globals_*.yml lets `make data` record the synthetic model's hash in a file of
     # its own (conf/local/globals_synthetic.yml) without editing the user's.
-    "config_patterns": {"globals": ["globals.yml", "globals_*.yml"]},
+    # `connections*.yml` files are read as credentials too (Kedro resolves
+    # ${oc.env:...} in credentials only). conf/base/connections.yml holds no
+    # secret, only the names of the environment variables that do, so it is
+    # committed; real secrets stay in conf/local/credentials.yml or the
+    # environment. See docs/database.md.
+    "config_patterns": {
+        "globals": ["globals.yml", "globals_*.yml"],
+        "credentials": [
+            "credentials*",
+            "credentials*/**",
+            "**/credentials*",
+            "connections*",
+        ],
+    },
 }
 
 # Plugins register hooks through entry points. kedro-mlflow's stays off until the
