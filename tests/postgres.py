@@ -6,6 +6,8 @@ authentication; it stops the server (``pg_ctl stop -m fast``) and removes the
 folder at the end. PostgreSQL refuses to run as root, so when the suite runs as
 root (as in CI) the server runs as the ``postgres`` user, through ``runuser``.
 ``postgres_database`` gives each test an empty database of its own.
+``temporary_postgres`` is the same server as a context manager, for the
+benchmarks.
 
 The binaries are looked up in ``SHAPE_PG_BIN`` (default
 /usr/lib/postgresql/15/bin); their absence fails the tests, it does not skip
@@ -22,6 +24,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,18 +88,28 @@ def _run(command: list[str], cwd: Path) -> None:
         check=False,
     )
     if result.returncode != 0:
-        pytest.fail(
+        raise RuntimeError(
             f"{Path(command[0]).name} failed ({result.returncode}):\n"
             f"{result.stdout}\n{result.stderr}"
         )
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server on 127.0.0.1, stopped and removed after the session."""
+@contextmanager
+def temporary_postgres(durable: bool = False) -> Iterator[PostgresServer]:
+    """Runs a throw-away PostgreSQL server on 127.0.0.1 for the ``with`` block.
+
+    Args:
+        durable: Keep PostgreSQL's default ``fsync=on``; the tests turn it off,
+            as their data need not survive a crash, while a benchmark keeps it
+            to measure what a real server does.
+
+    Raises:
+        RuntimeError: When the binaries are missing or the server fails to
+            start; the message carries the tool's output.
+    """
     for binary in ("initdb", "pg_ctl"):
         if not (PG_BIN / binary).is_file():
-            pytest.fail(
+            raise RuntimeError(
                 f"PostgreSQL binary {PG_BIN / binary} not found; install "
                 "postgresql-15 or set SHAPE_PG_BIN to its bin folder."
             )
@@ -104,40 +117,51 @@ def postgres_server() -> Iterator[PostgresServer]:
     # Under /tmp rather than pytest's tmp_path: pytest's folders are private to
     # the user running the suite, and the server may run as another user.
     root = Path(tempfile.mkdtemp(prefix="shape-pg-"))
-    data, sockets, password_file = root / "data", root / "sockets", root / "pwfile"
-    sockets.mkdir()
-    password_file.write_text(PASSWORD + "\n", encoding="utf-8")
-    if os.geteuid() == 0:
-        server_user = pwd.getpwnam("postgres")
-        for path in (root, sockets, password_file):
-            os.chown(path, server_user.pw_uid, server_user.pw_gid)
-
-    port = free_port()
-    _run(
-        [
-            str(PG_BIN / "initdb"),
-            f"--pgdata={data}",
-            f"--username={SUPERUSER}",
-            f"--pwfile={password_file}",
-            "--auth=scram-sha-256",
-            "--encoding=UTF8",
-            "--locale=C",
-        ],
-        cwd=root,
-    )
-    options = (
-        f"-c listen_addresses=127.0.0.1 -c port={port} "
-        f"-c unix_socket_directories={sockets} -c fsync=off "
-        "-c full_page_writes=off"
-    )
-    pg_ctl = [str(PG_BIN / "pg_ctl"), f"--pgdata={data}"]
-    log = f"--log={root / 'server.log'}"
-    _run([*pg_ctl, log, f"--options={options}", "--wait", "start"], cwd=root)
     try:
-        yield PostgresServer("127.0.0.1", port, SUPERUSER, PASSWORD)
+        data, sockets = root / "data", root / "sockets"
+        password_file = root / "pwfile"
+        sockets.mkdir()
+        password_file.write_text(PASSWORD + "\n", encoding="utf-8")
+        if os.geteuid() == 0:
+            server_user = pwd.getpwnam("postgres")
+            for path in (root, sockets, password_file):
+                os.chown(path, server_user.pw_uid, server_user.pw_gid)
+
+        port = free_port()
+        _run(
+            [
+                str(PG_BIN / "initdb"),
+                f"--pgdata={data}",
+                f"--username={SUPERUSER}",
+                f"--pwfile={password_file}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+            ],
+            cwd=root,
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={port} "
+            f"-c unix_socket_directories={sockets}"
+        )
+        if not durable:
+            options += " -c fsync=off -c full_page_writes=off"
+        pg_ctl = [str(PG_BIN / "pg_ctl"), f"--pgdata={data}"]
+        log = f"--log={root / 'server.log'}"
+        _run([*pg_ctl, log, f"--options={options}", "--wait", "start"], cwd=root)
+        try:
+            yield PostgresServer("127.0.0.1", port, SUPERUSER, PASSWORD)
+        finally:
+            _run([*pg_ctl, "--mode=fast", "--wait", "stop"], cwd=root)
     finally:
-        _run([*pg_ctl, "--mode=fast", "--wait", "stop"], cwd=root)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server on 127.0.0.1, stopped and removed after the session."""
+    with temporary_postgres() as server:
+        yield server
 
 
 @pytest.fixture
