@@ -1,5 +1,6 @@
 -- SQLite twin of postgresql/0001: jsonb is TEXT holding JSON, timestamptz is
--- TEXT in ISO 8601 with its UTC offset.
+-- TEXT in ISO 8601 with its UTC offset. As there, anomalies.run_id has no
+-- foreign key.
 
 CREATE TABLE scoring_runs (
     run_id        TEXT PRIMARY KEY,
@@ -20,7 +21,7 @@ CREATE TABLE scoring_runs (
 CREATE INDEX scoring_runs_finished_at_idx ON scoring_runs (finished_at DESC);
 
 CREATE TABLE anomalies (
-    run_id        TEXT NOT NULL REFERENCES scoring_runs (run_id) ON DELETE CASCADE,
+    run_id        TEXT NOT NULL,
     row_number    INTEGER NOT NULL,
     time          REAL,
     readings      TEXT NOT NULL,
