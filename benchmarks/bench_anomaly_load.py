@@ -124,8 +124,10 @@ def _machine(url: str) -> str:
             fsync = cursor.fetchone()[0]
     finally:
         connection.close()
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs, {memory_gb:.1f} GiB RAM, "
+        f"load average {load} at the end (shared machine), "
         f"{platform.system()} {platform.release()}; Python "
         f"{platform.python_version()}; PostgreSQL {server} on the same machine "
         f"(fsync={fsync})"

@@ -229,6 +229,26 @@ class TestFailures:
         assert wrong not in message
         assert wrong not in repr(dataset)
 
+    def test_load_before_any_run_is_explained(self, database_url):
+        dataset = ScoringRunDataset(credentials={"url": database_url})
+
+        with pytest.raises(DatasetError, match="has no run tables yet"):
+            dataset.load()
+
+    def test_load_of_empty_tables_is_explained(self, database_url):
+        dataset = ScoringRunDataset(credentials={"url": database_url})
+        dataset.save(make_run("run-a", 1))
+        location = parse_database_url(database_url)
+        connection = connect(location, connect_timeout=5)
+        cursor = connection.cursor()
+        cursor.execute("DELETE FROM scoring_runs")
+        if location.dialect is Dialect.POSTGRESQL:
+            connection.commit()
+        connection.close()
+
+        with pytest.raises(DatasetError, match="holds no scoring run yet"):
+            dataset.load()
+
     @pytest.mark.parametrize("credentials", [{}, {"url": ""}, None])
     def test_missing_url_is_explained(self, credentials):
         with pytest.raises(DatasetError, match="needs credentials with a 'url'"):

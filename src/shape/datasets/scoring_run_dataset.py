@@ -12,12 +12,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import psycopg2.errors
 import pyarrow as pa
 import pyarrow.compute as pc
 from kedro.io.core import AbstractDataset, DatasetError
@@ -141,11 +143,13 @@ class ScoringRunDataset(AbstractDataset[ScoringRun, ScoringRun]):
         )
 
     def load(self) -> ScoringRun:
-        dialect = self._location.dialect
         connection = connect(self._location, self._connect_timeout)
         try:
-            apply_migrations(connection, dialect)
-            return read_last_run(connection, dialect)
+            return read_last_run(connection, self._location.dialect)
+        except (psycopg2.errors.UndefinedTable, sqlite3.OperationalError) as exc:
+            raise DatasetError(
+                f"{self._location.where} has no run tables yet: {exc}"
+            ) from exc
         finally:
             connection.close()
 
@@ -270,12 +274,19 @@ def _readings_json(part: pd.DataFrame, features: list[str]) -> pa.Array:
 def read_last_run(connection: Any, dialect: Dialect) -> ScoringRun:
     """Reads the run that finished last, with its anomalies by row number.
 
+    Both queries read one snapshot, so a run being replaced meanwhile is read
+    whole, before or after.
+
     Raises:
         DatasetError: When the database holds no run.
     """
     marker = "%s" if dialect is Dialect.POSTGRESQL else "?"
     cursor = connection.cursor()
     try:
+        if dialect is Dialect.POSTGRESQL:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        else:
+            cursor.execute("BEGIN")
         cursor.execute(
             f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM scoring_runs "
             "ORDER BY finished_at DESC LIMIT 1"
@@ -292,6 +303,7 @@ def read_last_run(connection: Any, dialect: Dialect) -> ScoringRun:
         anomaly_rows = cursor.fetchall()
     finally:
         cursor.close()
+        connection.rollback()
 
     if dialect is Dialect.SQLITE:
         summary["started_at"] = datetime.fromisoformat(summary["started_at"])
