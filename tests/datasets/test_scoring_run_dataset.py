@@ -136,11 +136,14 @@ class TestSaveAndLoad:
 
 class TestAtomicity:
     def test_failure_after_copy_keeps_the_previous_version(self, database_url):
-        dataset = ScoringRunDataset(credentials={"url": database_url})
+        dataset = ScoringRunDataset(
+            credentials={"url": database_url}, copy_chunk_rows=16
+        )
         dataset.save(make_run("run-a", 20))
         broken = make_run("run-a", 50)
-        # Two anomalies with one row number break the primary key: the insert
-        # fails after the old rows were deleted and the new summary written.
+        # Two anomalies with one row number break the primary key: the fourth
+        # chunk fails after the old rows were deleted, the new summary written
+        # and three chunks loaded.
         broken.anomalies.loc[49, "row_number"] = 0
 
         with pytest.raises(DatasetError, match=r"(?i)unique|duplicate"):
