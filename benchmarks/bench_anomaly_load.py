@@ -10,6 +10,9 @@ on), or uses ``--url``, then measures:
 - ``executemany``: row-by-row ``INSERT`` of a smaller count (default 20,000)
   through psycopg2's ``executemany``, for the ratio against COPY.
 
+Each step reports wall-clock seconds and the CPU seconds of the client and of
+the server, which do not depend on how busy a shared machine is.
+
 Run from the project root::
 
     .venv/bin/python benchmarks/bench_anomaly_load.py [--rows 1000000]
@@ -77,10 +80,55 @@ def make_run(run_id: str, n_anomalies: int) -> ScoringRun:
     return ScoringRun(summary=summary, anomalies=anomalies)
 
 
-def _seconds(action) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
+class Clock:
+    """Wall-clock and CPU seconds of the client and, when known, the server.
+
+    On a shared machine the wall clock depends on the other users; CPU seconds
+    do not. The server's CPU is its postmaster's own and reaped children's
+    time plus that of its live children, read from /proc (Linux; the server
+    must run here, as the throw-away one does).
+    """
+
+    def __init__(self, postmaster_pid: int | None) -> None:
+        self._pid = postmaster_pid
+
+    def measure(self, action) -> tuple[float, float, float | None]:
+        wall, client, server = time.perf_counter(), _client_cpu(), self._server()
+        action()
+        server_after = self._server()
+        return (
+            time.perf_counter() - wall,
+            _client_cpu() - client,
+            None if server is None else server_after - server,
+        )
+
+    def _server(self) -> float | None:
+        if self._pid is None:
+            return None
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = sum(_stat_fields(self._pid)[11:15]) / ticks
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                fields = _stat_fields(int(entry.name))
+                if fields and fields[1] == self._pid:
+                    total += sum(fields[11:13]) / ticks
+        return total
+
+
+def _stat_fields(pid: int) -> list[int]:
+    """Numeric fields of /proc/PID/stat after the command name, or []."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return []
+    # Fields after ") ": state, ppid, ..., utime (index 11), stime, cutime,
+    # cstime (14); the state letter is replaced by 0.
+    return [0] + [int(value) for value in text.rsplit(") ", 1)[1].split()[1:15]]
+
+
+def _client_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _build_csv(run: ScoringRun) -> None:
@@ -134,46 +182,53 @@ def _machine(url: str) -> str:
     )
 
 
-def run_benchmark(url: str, rows: int, executemany_rows: int) -> str:
+def run_benchmark(
+    url: str, rows: int, executemany_rows: int, postmaster_pid: int | None
+) -> str:
     """Runs the measurements against ``url`` and returns the report."""
     dataset = ScoringRunDataset(credentials={"url": url})
     big = make_run("bench-copy", rows)
     small = make_run("bench-executemany", executemany_rows)
     dataset.save(make_run("warm-up", 1000))
+    clock = Clock(postmaster_pid)
 
-    csv_s = _seconds(lambda: _build_csv(big))
-    save_s = _seconds(lambda: dataset.save(big))
-    replace_s = _seconds(lambda: dataset.save(big))
-    copy_small_s = _seconds(
-        lambda: dataset.save(make_run("bench-copy-small", executemany_rows))
-    )
-    executemany_s = _seconds(lambda: _executemany(url, small))
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    table = [
-        "| Step | Rows | Seconds | Rows per second |",
-        "|---|---:|---:|---:|",
-        f"| build CSV chunks (client only) | {rows:,} | {csv_s:.2f} "
-        f"| {rows / csv_s:,.0f} |",
-        f"| save, COPY (new run) | {rows:,} | {save_s:.2f} | {rows / save_s:,.0f} |",
-        f"| save, COPY (same run id again: delete + COPY) | {rows:,} "
-        f"| {replace_s:.2f} | {rows / replace_s:,.0f} |",
-        f"| save, COPY | {executemany_rows:,} | {copy_small_s:.2f} "
-        f"| {executemany_rows / copy_small_s:,.0f} |",
-        f"| executemany INSERT | {executemany_rows:,} | {executemany_s:.2f} "
-        f"| {executemany_rows / executemany_s:,.0f} |",
+    steps = [
+        ("build CSV chunks (client only)", rows, lambda: _build_csv(big)),
+        ("save, COPY (new run)", rows, lambda: dataset.save(big)),
+        ("save, COPY (same run id: delete + COPY)", rows, lambda: dataset.save(big)),
+        (
+            "save, COPY",
+            executemany_rows,
+            lambda: dataset.save(make_run("bench-copy-small", executemany_rows)),
+        ),
+        ("executemany INSERT", executemany_rows, lambda: _executemany(url, small)),
     ]
-    ratio = (executemany_s / executemany_rows) / (save_s / rows)
-    extrapolated = executemany_s * rows / executemany_rows
+    table = [
+        "| Step | Rows | Wall s | Rows/s (wall) | Client CPU s | Server CPU s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    per_row: dict[str, float] = {}
+    for name, count, action in steps:
+        wall, client, server = clock.measure(action)
+        per_row[f"{name} {count}"] = wall / count
+        server_text = "n/a" if server is None else f"{server:.2f}"
+        table.append(
+            f"| {name} | {count:,} | {wall:.2f} | {count / wall:,.0f} "
+            f"| {client:.2f} | {server_text} |"
+        )
+
+    copy_row = per_row[f"save, COPY (new run) {rows}"]
+    insert_row = per_row[f"executemany INSERT {executemany_rows}"]
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return "\n".join(
         [
             f"Machine: {_machine(url)}",
             "",
             *table,
             "",
-            f"COPY is {ratio:,.0f} times faster per row than executemany; "
-            f"executemany would take about {extrapolated:,.0f}"
-            f" s for {rows:,} rows. Peak client memory (max RSS): {peak_mb:,.0f} MiB.",
+            f"COPY is {insert_row / copy_row:,.0f} times faster per row than "
+            f"executemany, which would take about {insert_row * rows:,.0f} s for "
+            f"{rows:,} rows. Peak client memory (max RSS): {peak_mb:,.0f} MiB.",
         ]
     )
 
@@ -190,15 +245,19 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.url:
-        report = run_benchmark(args.url, args.rows, args.executemany_rows)
+        report = run_benchmark(args.url, args.rows, args.executemany_rows, None)
     else:
         with temporary_postgres(durable=True) as server:
             admin = server.connect()
             with admin.cursor() as cursor:
                 cursor.execute("CREATE DATABASE shape_bench")
             admin.close()
+            pid_file = server.data_dir / "postmaster.pid"
             report = run_benchmark(
-                server.url("shape_bench"), args.rows, args.executemany_rows
+                server.url("shape_bench"),
+                args.rows,
+                args.executemany_rows,
+                int(pid_file.read_text().split()[0]),
             )
     sys.stdout.write(report + "\n")
 

@@ -39,12 +39,13 @@ _database_numbers = itertools.count()
 
 @dataclass(frozen=True)
 class PostgresServer:
-    """Where the test server listens, and its superuser's credentials."""
+    """Where the test server listens, its superuser's credentials, its data."""
 
     host: str
     port: int
     user: str
     password: str
+    data_dir: Path
 
     def url(self, database: str, password: str | None = None) -> str:
         """A ``postgresql://`` URL for ``database``, optionally another password."""
@@ -150,7 +151,7 @@ def temporary_postgres(durable: bool = False) -> Iterator[PostgresServer]:
         log = f"--log={root / 'server.log'}"
         _run([*pg_ctl, log, f"--options={options}", "--wait", "start"], cwd=root)
         try:
-            yield PostgresServer("127.0.0.1", port, SUPERUSER, PASSWORD)
+            yield PostgresServer("127.0.0.1", port, SUPERUSER, PASSWORD, data)
         finally:
             _run([*pg_ctl, "--mode=fast", "--wait", "stop"], cwd=root)
     finally:
