@@ -95,35 +95,51 @@ class Clock:
     def measure(self, action) -> tuple[float, float, float | None]:
         wall, client, server = time.perf_counter(), _client_cpu(), self._server()
         action()
-        server_after = self._server()
-        return (
-            time.perf_counter() - wall,
-            _client_cpu() - client,
-            None if server is None else server_after - server,
-        )
+        wall = time.perf_counter() - wall
+        client = _client_cpu() - client
+        if server is None:
+            return wall, client, None
+        # Clock ticks of exiting helper processes can move by one; never below 0.
+        return wall, client, max(0.0, self._server() - server)
 
     def _server(self) -> float | None:
         if self._pid is None:
             return None
         ticks = os.sysconf("SC_CLK_TCK")
-        total = sum(_stat_fields(self._pid)[11:15]) / ticks
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                fields = _stat_fields(int(entry.name))
-                if fields and fields[1] == self._pid:
-                    total += sum(fields[11:13]) / ticks
-        return total
+        # A backend that has exited but is not yet reaped (a zombie) shows no
+        # CPU time, and its time reaches the postmaster's only once reaped:
+        # wait for the postmaster to reap it first.
+        for _ in range(100):
+            children = [
+                fields
+                for fields in map(_stat_fields, _pids())
+                if fields and fields[1] == self._pid
+            ]
+            if not any(fields[0] == "Z" for fields in children):
+                break
+            time.sleep(0.05)
+        total = sum(_stat_fields(self._pid)[11:15])
+        total += sum(sum(fields[11:13]) for fields in children)
+        return total / ticks
 
 
-def _stat_fields(pid: int) -> list[int]:
-    """Numeric fields of /proc/PID/stat after the command name, or []."""
+def _pids() -> list[int]:
+    entries = Path("/proc").iterdir()
+    return [int(entry.name) for entry in entries if entry.name.isdigit()]
+
+
+def _stat_fields(pid: int) -> list:
+    """Fields of /proc/PID/stat after the command name, or [] when gone.
+
+    Index 0 is the state letter, then ppid (1), ..., utime (11), stime (12),
+    cutime (13) and cstime (14), as integers.
+    """
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return []
-    # Fields after ") ": state, ppid, ..., utime (index 11), stime, cutime,
-    # cstime (14); the state letter is replaced by 0.
-    return [0] + [int(value) for value in text.rsplit(") ", 1)[1].split()[1:15]]
+    state, *numbers = text.rsplit(") ", 1)[1].split()[:15]
+    return [state, *(int(value) for value in numbers)]
 
 
 def _client_cpu() -> float:
