@@ -10,8 +10,8 @@ on), or uses ``--url``, then measures:
 - ``executemany``: row-by-row ``INSERT`` of a smaller count (default 20,000)
   through psycopg2's ``executemany``, for the ratio against COPY.
 
-Each step reports wall-clock seconds and the CPU seconds of the client and of
-the server, which do not depend on how busy a shared machine is.
+Each step reports wall-clock seconds and the client's CPU seconds; the machine
+line gives the load average, as the wall clock depends on how busy it is.
 
 Run from the project root::
 
@@ -80,66 +80,15 @@ def make_run(run_id: str, n_anomalies: int) -> ScoringRun:
     return ScoringRun(summary=summary, anomalies=anomalies)
 
 
-class Clock:
-    """Wall-clock and CPU seconds of the client and, when known, the server.
+def measure(action) -> tuple[float, float]:
+    """Wall-clock seconds of ``action`` and this process's CPU seconds in it.
 
-    On a shared machine the wall clock depends on the other users; CPU seconds
-    do not. The server's CPU is its postmaster's own and reaped children's
-    time plus that of its live children, read from /proc (Linux; the server
-    must run here, as the throw-away one does).
+    On a shared machine the wall clock includes waiting for a CPU; the
+    client's CPU seconds do not.
     """
-
-    def __init__(self, postmaster_pid: int | None) -> None:
-        self._pid = postmaster_pid
-
-    def measure(self, action) -> tuple[float, float, float | None]:
-        wall, client, server = time.perf_counter(), _client_cpu(), self._server()
-        action()
-        wall = time.perf_counter() - wall
-        client = _client_cpu() - client
-        if server is None:
-            return wall, client, None
-        # Clock ticks of exiting helper processes can move by one; never below 0.
-        return wall, client, max(0.0, self._server() - server)
-
-    def _server(self) -> float | None:
-        if self._pid is None:
-            return None
-        ticks = os.sysconf("SC_CLK_TCK")
-        # A backend that has exited but is not yet reaped (a zombie) shows no
-        # CPU time, and its time reaches the postmaster's only once reaped:
-        # wait for the postmaster to reap it first.
-        for _ in range(100):
-            children = [
-                fields
-                for fields in map(_stat_fields, _pids())
-                if fields and fields[1] == self._pid
-            ]
-            if not any(fields[0] == "Z" for fields in children):
-                break
-            time.sleep(0.05)
-        total = sum(_stat_fields(self._pid)[11:15])
-        total += sum(sum(fields[11:13]) for fields in children)
-        return total / ticks
-
-
-def _pids() -> list[int]:
-    entries = Path("/proc").iterdir()
-    return [int(entry.name) for entry in entries if entry.name.isdigit()]
-
-
-def _stat_fields(pid: int) -> list:
-    """Fields of /proc/PID/stat after the command name, or [] when gone.
-
-    Index 0 is the state letter, then ppid (1), ..., utime (11), stime (12),
-    cutime (13) and cstime (14), as integers.
-    """
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return []
-    state, *numbers = text.rsplit(") ", 1)[1].split()[:15]
-    return [state, *(int(value) for value in numbers)]
+    wall, client = time.perf_counter(), _client_cpu()
+    action()
+    return time.perf_counter() - wall, _client_cpu() - client
 
 
 def _client_cpu() -> float:
@@ -198,15 +147,12 @@ def _machine(url: str) -> str:
     )
 
 
-def run_benchmark(
-    url: str, rows: int, executemany_rows: int, postmaster_pid: int | None
-) -> str:
+def run_benchmark(url: str, rows: int, executemany_rows: int) -> str:
     """Runs the measurements against ``url`` and returns the report."""
     dataset = ScoringRunDataset(credentials={"url": url})
     big = make_run("bench-copy", rows)
     small = make_run("bench-executemany", executemany_rows)
     dataset.save(make_run("warm-up", 1000))
-    clock = Clock(postmaster_pid)
 
     steps = [
         ("build CSV chunks (client only)", rows, lambda: _build_csv(big)),
@@ -220,17 +166,15 @@ def run_benchmark(
         ("executemany INSERT", executemany_rows, lambda: _executemany(url, small)),
     ]
     table = [
-        "| Step | Rows | Wall s | Rows/s (wall) | Client CPU s | Server CPU s |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| Step | Rows | Wall s | Rows/s (wall) | Client CPU s |",
+        "|---|---:|---:|---:|---:|",
     ]
     per_row: dict[str, float] = {}
     for name, count, action in steps:
-        wall, client, server = clock.measure(action)
+        wall, client = measure(action)
         per_row[f"{name} {count}"] = wall / count
-        server_text = "n/a" if server is None else f"{server:.2f}"
         table.append(
-            f"| {name} | {count:,} | {wall:.2f} | {count / wall:,.0f} "
-            f"| {client:.2f} | {server_text} |"
+            f"| {name} | {count:,} | {wall:.2f} | {count / wall:,.0f} | {client:.2f} |"
         )
 
     copy_row = per_row[f"save, COPY (new run) {rows}"]
@@ -261,19 +205,15 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.url:
-        report = run_benchmark(args.url, args.rows, args.executemany_rows, None)
+        report = run_benchmark(args.url, args.rows, args.executemany_rows)
     else:
         with temporary_postgres(durable=True) as server:
             admin = server.connect()
             with admin.cursor() as cursor:
                 cursor.execute("CREATE DATABASE shape_bench")
             admin.close()
-            pid_file = server.data_dir / "postmaster.pid"
             report = run_benchmark(
-                server.url("shape_bench"),
-                args.rows,
-                args.executemany_rows,
-                int(pid_file.read_text().split()[0]),
+                server.url("shape_bench"), args.rows, args.executemany_rows
             )
     sys.stdout.write(report + "\n")
 
