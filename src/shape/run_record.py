@@ -27,15 +27,13 @@ class RunContext(TypedDict):
     """What the run knows about itself, supplied by ``shape.hooks.run_context``.
 
     ``run_id`` is Kedro's session id unless ``--params=run_id=...`` names one;
-    ``mlflow_run_id`` is None when no MLflow run is active; ``model_sha256`` is
-    None when the model file cannot be located.
+    ``mlflow_run_id`` is None when no MLflow run is active.
     """
 
     run_id: str
     started_at: datetime
     finished_at: datetime
     mlflow_run_id: str | None
-    model_sha256: str | None
 
 
 class RunSummary(TypedDict):

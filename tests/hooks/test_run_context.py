@@ -1,15 +1,11 @@
-"""``RunContextHook`` supplies the run id, times, MLflow run and model hash."""
+"""``RunContextHook`` supplies the run id, the run's times and the MLflow run."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 
 import mlflow
-import pytest
-from kedro.io import DataCatalog
 from kedro.pipeline import Node
-from kedro_datasets.pickle import PickleDataset
 
 from shape.hooks.run_context import RunContextHook
 
@@ -22,59 +18,40 @@ REPORT_NODE = Node(_report, ["predictions", "run_context"], None, name="report")
 OTHER_NODE = Node(_report, ["predictions"], None, name="other")
 
 
-@pytest.fixture
-def catalog(tmp_path) -> DataCatalog:
-    model_file = tmp_path / "model.pkl"
-    PickleDataset(filepath=str(model_file)).save({"weights": [1, 2, 3]})
-    return DataCatalog({"anomaly_model": PickleDataset(filepath=str(model_file))})
-
-
-def _start(hook: RunContextHook, catalog: DataCatalog, **runtime_params) -> None:
+def _started(**runtime_params) -> RunContextHook:
+    hook = RunContextHook()
     hook.before_pipeline_run(
         run_params={
             "run_id": "2026-04-12T08.00.00.000Z",
             "runtime_params": runtime_params,
-        },
-        catalog=catalog,
+        }
     )
+    return hook
 
 
-def test_context_goes_only_to_nodes_that_take_it(catalog, tmp_path):
-    hook = RunContextHook()
+def test_context_goes_only_to_nodes_that_take_it():
     before = datetime.now(UTC)
-    _start(hook, catalog)
+    hook = _started()
 
     supplied = hook.before_node_run(node=REPORT_NODE)
 
     context = supplied["run_context"]
     assert context["run_id"] == "2026-04-12T08.00.00.000Z"
     assert before <= context["started_at"] <= context["finished_at"]
-    assert (
-        context["model_sha256"]
-        == hashlib.sha256((tmp_path / "model.pkl").read_bytes()).hexdigest()
-    )
+    assert context["started_at"].tzinfo is UTC
     assert hook.before_node_run(node=OTHER_NODE) is None
 
 
-def test_runtime_param_run_id_names_the_run(catalog):
-    hook = RunContextHook()
-    _start(hook, catalog, run_id="nightly-0412")
+def test_runtime_param_run_id_names_the_run():
+    hook = _started(run_id="nightly-0412")
 
     context = hook.before_node_run(node=REPORT_NODE)["run_context"]
 
     assert context["run_id"] == "nightly-0412"
 
 
-def test_model_hash_is_none_without_a_model_file(tmp_path):
-    hook = RunContextHook()
-    _start(hook, DataCatalog())
-
-    assert hook.before_node_run(node=REPORT_NODE)["run_context"]["model_sha256"] is None
-
-
-def test_active_mlflow_run_is_recorded(catalog, tmp_path):
-    hook = RunContextHook()
-    _start(hook, catalog)
+def test_active_mlflow_run_is_recorded(tmp_path):
+    hook = _started()
     previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:

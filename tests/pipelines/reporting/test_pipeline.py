@@ -24,18 +24,21 @@ def test_reporting_pipeline_records_metrics_and_the_run(
         "fit_on": "batch",
         "input_path": "readings.parquet",
         "preprocessing": preprocessing_params,
+        "modelling": {"model_sha256": "ab" * 32},
     }
     context = RunContext(
         run_id="pipeline-test",
         started_at=datetime(2026, 4, 12, 8, 0, tzinfo=UTC),
         finished_at=datetime(2026, 4, 12, 8, 1, tzinfo=UTC),
         mlflow_run_id=None,
-        model_sha256=None,
     )
     database = ScoringRunDataset(credentials={"url": f"sqlite:///{tmp_path}/r.db"})
     catalog = DataCatalog(
         {
             "predictions": MemoryDataset(predictions),
+            "readings_check": MemoryDataset(
+                {"rows": 40, "invalid_rows": 0, "invalid_by_column": {}}
+            ),
             "fitted_chain": MemoryDataset(
                 fit_reference_chain(readings, preprocessing_params, "sklearn")
             ),
@@ -53,6 +56,7 @@ def test_reporting_pipeline_records_metrics_and_the_run(
 
     run = database.load()
     assert run.summary["run_id"] == "pipeline-test"
+    assert run.summary["model_sha256"] == "ab" * 32
     assert (run.summary["rows"], run.summary["anomalies"]) == (40, 10)
     assert run.anomalies["row_number"].tolist() == list(range(3, 40, 4))
     assert run.anomalies["time"].tolist() == readings["time"].iloc[3::4].tolist()

@@ -34,6 +34,7 @@ def parameters() -> dict:
         "fit_on": "batch",
         "input_path": "data/01_raw/readings.parquet",
         "preprocessing": {"time_column": "ts", "feature_columns": ["vx", "vy"]},
+        "modelling": {"model_sha256": "ff" * 32},
     }
 
 
@@ -44,7 +45,6 @@ def run_context() -> RunContext:
         started_at=datetime(2026, 4, 12, 8, 0, tzinfo=UTC),
         finished_at=datetime(2026, 4, 12, 8, 2, tzinfo=UTC),
         mlflow_run_id="0123abcd",
-        model_sha256="ff" * 32,
     )
 
 

@@ -91,11 +91,13 @@ def build_run_record(
             ``prediction`` and ``anomaly_score``, one row per reading.
         scoring_metrics: Output of ``compute_metrics``; gives the row and
             anomaly counts.
-        run_context: Run id, start and finish times, MLflow run id and model
-            sha256, supplied by ``shape.hooks.run_context.RunContextHook``.
+        run_context: Run id, start and finish times and MLflow run id,
+            supplied by ``shape.hooks.run_context.RunContextHook``.
         parameters: All parameters of the run; ``engine``, ``fit_on``,
-            ``input_path`` and ``preprocessing.time_column`` /
-            ``feature_columns`` are read, and all are kept in the summary.
+            ``input_path``, ``modelling.model_sha256`` (the hash the model
+            file was verified against when loaded) and
+            ``preprocessing.time_column`` / ``feature_columns`` are read, and
+            all are kept in the summary.
 
     Returns:
         The summary (status ``succeeded``) and one row per anomaly:
@@ -123,7 +125,7 @@ def build_run_record(
         engine=parameters["engine"],
         fit_on=parameters["fit_on"],
         input_path=parameters["input_path"],
-        model_sha256=run_context["model_sha256"],
+        model_sha256=parameters["modelling"]["model_sha256"],
         rows=scoring_metrics["rows"],
         anomalies=scoring_metrics["anomalies"],
         anomaly_rate=scoring_metrics["anomaly_rate"],
