@@ -118,7 +118,7 @@ def test_kedro_cli_runs_without_warnings_then_reporting_alone(kedro_project):
     reporting = run_kedro_cli(kedro_project, "run", "--tags=reporting")
 
     assert reporting.returncode == 0, reporting.stderr
-    assert "Completed 1 out of 1 tasks" in reporting.stderr
+    assert "Completed 2 out of 2 tasks" in reporting.stderr
     metrics = json.loads((kedro_project / METRICS).read_text())
     assert (metrics["rows"], metrics["anomalies"]) == (295, 31)
     assert metrics["features_out"] == first_metrics["features_out"] == 66

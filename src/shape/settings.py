@@ -3,10 +3,11 @@
 from kedro.config import OmegaConfigLoader
 
 from shape.hooks.checks import ParameterCheckHook
+from shape.hooks.run_context import RunContextHook
 from shape.hooks.spark import SparkSessionHook
 from shape.hooks.timing import StageTimingHook
 
-HOOKS = (ParameterCheckHook(), StageTimingHook(), SparkSessionHook())
+HOOKS = (ParameterCheckHook(), StageTimingHook(), RunContextHook(), SparkSessionHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -18,6 +19,17 @@ CONFIG_LOADER_ARGS = {
         "globals": ["globals.yml", "globals_*.yml"],
         # conf/<env>/spark.yml: the Spark session of `engine: sparkml` runs.
         "spark": ["spark*", "spark*/**"],
+        # connections*.yml files are read as credentials too (Kedro resolves
+        # ${oc.env:...} in credentials only). conf/base/connections.yml holds no
+        # secret, only the name of the environment variable that does, so it is
+        # committed; real secrets stay in conf/local/credentials.yml or the
+        # environment. See docs/database.md.
+        "credentials": [
+            "credentials*",
+            "credentials*/**",
+            "**/credentials*",
+            "connections*",
+        ],
     },
 }
 

@@ -165,6 +165,20 @@ def test_split_invalid_rows_matches_the_sklearn_engine(spark):
     ]
 
 
+def test_select_anomalies_matches_the_sklearn_engine(spark):
+    frame = _frame(np.arange(18, dtype="float64").reshape(6, 3))
+    frame["prediction"] = np.array([1, -1, 1, 1, -1, -1], dtype="int64")
+    frame["anomaly_score"] = np.array([0.5, -0.1, 0.2, 0.3, 0.0, -2.0])
+    # Rows reach Spark out of time order, as they do from a folder of parts.
+    shuffled = spark.createDataFrame(frame.iloc[[3, 5, 0, 4, 1, 2]])
+
+    found = spark_engine.select_anomalies(shuffled, "time", COLUMNS, first_row=10)
+
+    expected = sklearn_engine.select_anomalies(frame, "time", COLUMNS, first_row=10)
+    pd.testing.assert_frame_equal(found, expected)
+    assert list(found["row_number"]) == [11, 14, 15]
+
+
 # ---- one step at a time, against scikit-learn --------------------------------
 
 

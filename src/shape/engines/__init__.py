@@ -12,6 +12,8 @@ import importlib
 from types import ModuleType
 from typing import Any, Protocol, TypedDict
 
+import pandas as pd
+
 from shape.chain import ChainStep, FittedChain
 
 #: Engine names accepted by the ``engine`` parameter, and their modules.
@@ -81,6 +83,14 @@ class Engine(Protocol):
     ) -> Any: ...
 
     def count_predictions(self, predictions: Any) -> PredictionCounts: ...
+
+    def select_anomalies(
+        self,
+        predictions: Any,
+        time_column: str,
+        feature_columns: list[str],
+        first_row: int = 0,
+    ) -> pd.DataFrame: ...
 
 
 def get_engine(name: str) -> Engine | ModuleType:

@@ -484,3 +484,47 @@ def count_predictions(predictions: SparkDataFrame) -> PredictionCounts:
     ).first()
     rows, anomalies = int(counts["rows"]), int(counts["anomalies"])
     return PredictionCounts(rows=rows, anomalies=anomalies, inliers=rows - anomalies)
+
+
+def select_anomalies(
+    predictions: SparkDataFrame,
+    time_column: str,
+    feature_columns: list[str],
+    first_row: int = 0,
+) -> pd.DataFrame:
+    """Brings the anomalous rows of a predictions table to the driver.
+
+    Spark does not keep row order when it reads a folder of part files back,
+    so a row's position is its rank by ``time_column``: the readings' time is
+    unique and increasing, which makes that rank the row's position in the
+    input table. The sort is distributed (range partitioning); only anomalies
+    reach the driver.
+
+    Args:
+        predictions: Output of ``score_features``.
+        time_column: Name of the time column (``preprocessing.time_column``).
+        feature_columns: Names of the input feature columns.
+        first_row: Added to every row number, as in the sklearn engine.
+
+    Returns:
+        The frame the sklearn engine's ``select_anomalies`` returns: one row per
+        anomaly with ``row_number``, ``time``, the feature columns and
+        ``anomaly_score``, in row order.
+    """
+    columns = [time_column, *feature_columns, "anomaly_score"]
+    ranked = (
+        predictions.orderBy(_column(time_column))
+        .select(*[_column(name) for name in [*columns, "prediction"]])
+        .rdd.zipWithIndex()
+    )
+    anomalous = ranked.filter(lambda pair: pair[0]["prediction"] == -1).map(
+        lambda pair: (pair[1] + first_row, *(pair[0][name] for name in columns))
+    )
+
+    anomalies = pd.DataFrame(
+        anomalous.collect(), columns=["row_number", "time", *columns[1:]]
+    )
+    anomalies["row_number"] = anomalies["row_number"].astype("int64")
+    for column in ["time", *columns[1:]]:
+        anomalies[column] = anomalies[column].astype("float64")
+    return anomalies
