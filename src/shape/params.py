@@ -55,6 +55,10 @@ PARAMETER_RULES: dict[str, ParamRule] = {
     "preprocessing.feature_columns": ParamRule(
         _is_column_list, "a non-empty list of distinct column names"
     ),
+    "preprocessing.random_seed": ParamRule(
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "a non-negative integer",
+    ),
 }
 
 

@@ -1,0 +1,188 @@
+"""``ParquetBatchesDataset`` reads and writes Parquet tables in bounded batches."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from kedro.io.core import AbstractDataset, DatasetError
+
+from shape.engines.batches import (
+    DEFAULT_BATCH_ROWS,
+    ReadingBatches,
+    as_batches,
+    with_progress,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ParquetBatchesDataset(AbstractDataset[Any, ReadingBatches]):
+    """Loads a Parquet table as a lazy ``ReadingBatches``; saves one batch by batch.
+
+    ``filepath`` is a Parquet file or a folder of them (a partitioned table as a
+    data lake keeps it: every ``*.parquet`` file below the folder, read in
+    sorted path order). Loading reads only the files' footers; rows are read
+    when the stream is iterated, ``batch_rows`` at a time and only the columns
+    the stream selects. Partition values encoded in folder names
+    (``key=value/``) are not read as columns: every column must be in the files.
+
+    Saving iterates the stream and appends each batch to a Parquet file, so a
+    table far larger than memory can be written. The file is written beside the
+    target under a temporary name and renamed into place only when every batch
+    is written: a failed run leaves the previous file as it was.
+
+    Example catalog entry::
+
+        raw_readings:
+          type: shape.datasets.ParquetBatchesDataset
+          filepath: data/01_raw/readings.parquet
+          batch_rows: 262144
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        save_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Creates a dataset for one Parquet file or folder.
+
+        Args:
+            filepath: Local path of a Parquet file, or of a folder of Parquet
+                files (load only; saving writes one file).
+            batch_rows: Most rows per batch, read or written.
+            save_args: Keyword arguments of ``pyarrow.parquet.ParquetWriter``,
+                such as ``compression``.
+            metadata: Free-form data for plugins such as kedro-viz; unused here.
+
+        Raises:
+            DatasetError: When ``batch_rows`` is not a positive integer.
+        """
+        if not isinstance(batch_rows, int) or batch_rows < 1:
+            raise DatasetError(
+                f"ParquetBatchesDataset for '{filepath}': 'batch_rows' must be a "
+                f"positive integer; got {batch_rows!r}."
+            )
+        self._filepath = PurePosixPath(filepath)
+        self._batch_rows = batch_rows
+        self._save_args = dict(save_args or {})
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "filepath": str(self._filepath),
+            "batch_rows": self._batch_rows,
+            "save_args": self._save_args,
+        }
+
+    def load(self) -> ReadingBatches:
+        path = Path(self._filepath)
+        files = _parquet_files(path)
+        columns = _common_columns(files)
+        batch_rows = self._batch_rows
+
+        def read(selected: list[str] | None) -> Iterator[pd.DataFrame]:
+            wanted = columns if selected is None else selected
+            for file in files:
+                with pq.ParquetFile(file) as parquet:
+                    for batch in parquet.iter_batches(
+                        batch_size=batch_rows, columns=wanted, use_threads=False
+                    ):
+                        yield batch.to_pandas()
+
+        return ReadingBatches(read, columns, description=f"Parquet table '{path}'")
+
+    def save(self, data: Any) -> None:
+        path = Path(self._filepath)
+        if path.is_dir():
+            raise DatasetError(
+                f"Cannot save predictions to '{path}': it is a folder; "
+                "ParquetBatchesDataset writes one Parquet file."
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            rows = self._write(as_batches(data), temporary)
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        logger.debug("Wrote %d rows to %s", rows, path)
+
+    def _write(self, stream: ReadingBatches, temporary: Path) -> int:
+        writer: pq.ParquetWriter | None = None
+        rows = 0
+        try:
+            for frame in with_progress(stream, f"Writing {self._filepath.name}"):
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(
+                        temporary, table.schema, **self._save_args
+                    )
+                writer.write_table(table, row_group_size=self._batch_rows)
+                rows += len(frame)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise DatasetError(
+                f"Nothing to write to '{self._filepath}': {stream.description} "
+                "yielded no batch."
+            )
+        return rows
+
+    def _exists(self) -> bool:
+        return Path(self._filepath).exists()
+
+
+def _parquet_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(
+            file
+            for file in path.rglob("*.parquet")
+            if file.is_file() and not file.name.startswith((".", "_"))
+        )
+        if files:
+            return files
+        raise DatasetError(
+            f"Parquet folder '{path}' holds no '*.parquet' file; expected a "
+            "Parquet file or a folder of them."
+        )
+    raise DatasetError(
+        f"Parquet table '{path}' does not exist; expected a Parquet file or a "
+        "folder of them. Set `input_path` (or the catalog entry's `filepath`)."
+    )
+
+
+def _common_columns(files: list[Path]) -> list[str]:
+    """Columns of the first file, checked against every other file's footer."""
+    columns: list[str] = []
+    for position, file in enumerate(files):
+        try:
+            names = pq.read_schema(file).names
+        except (OSError, pa.ArrowException) as exc:
+            raise DatasetError(
+                f"Parquet file '{file}' could not be read: {exc}"
+            ) from exc
+        names = [name for name in names if name != "__index_level_0__"]
+        if position == 0:
+            columns = names
+        elif names != columns:
+            raise DatasetError(
+                f"Parquet file '{file}' has columns {names}, but '{files[0]}' of "
+                f"the same table has {columns}; every file of a table must have "
+                "the same columns in the same order."
+            )
+    return columns
