@@ -21,7 +21,7 @@ numbers; applying it uses the same arithmetic as scikit-learn's ``transform``
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -203,9 +203,14 @@ def fit_chain(
     )
 
 
-def _feature_arrays(stream: ReadingBatches, prefix: ArrayFunction, label: str) -> Any:
+def _feature_arrays(
+    stream: ReadingBatches, prefix: ArrayFunction, label: str
+) -> Iterator[np.ndarray]:
     for frame in with_progress(stream, label):
-        yield prefix(frame.to_numpy(dtype="float64"))
+        # Row-major, as scikit-learn's own steps return it: the sums behind
+        # the scaler's mean and variance then add in scikit-learn's order, and
+        # a one-batch fit is bit-identical to the in-memory one.
+        yield np.ascontiguousarray(prefix(frame.to_numpy(dtype="float64")))
 
 
 class RowSample:
@@ -451,9 +456,9 @@ def _scaler_function(estimator: StandardScaler) -> ArrayFunction:
     scale = estimator.scale_ if estimator.with_std else None
 
     def scale_features(features: np.ndarray) -> np.ndarray:
-        scaled = np.array(features, dtype="float64", order="F")
-        if mean is not None:
-            scaled -= mean
+        # scikit-learn subtracts in place from a copy; subtracting into a new
+        # array gives the same numbers without the copy.
+        scaled = features - mean if mean is not None else np.array(features)
         if scale is not None:
             scaled /= scale
         return scaled
