@@ -75,3 +75,14 @@ def test_preprocessing_alone_fits_and_stores_the_chain(kedro_project):
     assert chain["n_rows_fitted"] == 295
     assert chain["steps"][1]["args"]["random_state"] == 0
     assert not (kedro_project / "data/07_model_output/predictions.parquet").exists()
+
+
+def test_a_stored_reference_chain_scores_a_streamed_table(
+    kedro_project, expected_predictions
+):
+    run_session(kedro_project, pipeline_names=["fit_reference"])
+
+    run_session(kedro_project, runtime_params={"fit_on": "reference", "batch_rows": 50})
+
+    output = kedro_project / "data/07_model_output/predictions.parquet"
+    _assert_matches_truth(pd.read_parquet(output), expected_predictions)
