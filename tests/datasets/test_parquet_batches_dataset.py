@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from kedro.io.core import DatasetError
@@ -144,3 +146,23 @@ def test_progress_is_logged_at_most_once_per_interval(caplog, readings):
     assert "logged pass: 100 rows done" in lines[9]
     assert lines[10].startswith("logged pass: finished, 100 rows in")
     assert "rows/s" in lines[0]
+
+
+def test_reading_keeps_arrow_memory_at_about_one_row_group(tmp_path):
+    path = tmp_path / "readings.parquet"
+    rows = np.random.default_rng(0).normal(size=(400_000, 4))
+    pq.write_table(
+        pa.table({f"c{i}": rows[:, i] for i in range(4)}),
+        path,
+        row_group_size=10_000,
+    )
+    stream = ParquetBatchesDataset(filepath=str(path), batch_rows=10_000).load()
+
+    allocated = []
+    for frame in stream.select(["c0", "c1", "c2"]):
+        allocated.append(pa.total_allocated_bytes())
+        del frame
+
+    # One row group of the three columns is 240 KB; 40 row groups are read.
+    assert len(allocated) == 40
+    assert max(allocated) - allocated[0] < 2 * 240_000

@@ -23,6 +23,9 @@ from shape.engines.batches import (
 
 logger = logging.getLogger(__name__)
 
+#: Bytes read from a Parquet file at a time.
+_READ_BUFFER_BYTES = 1 << 20
+
 
 class ParquetBatchesDataset(AbstractDataset[Any, ReadingBatches]):
     """Loads a Parquet table as a lazy ``ReadingBatches``; saves one batch by batch.
@@ -94,7 +97,12 @@ class ParquetBatchesDataset(AbstractDataset[Any, ReadingBatches]):
         def read(selected: list[str] | None) -> Iterator[pd.DataFrame]:
             wanted = columns if selected is None else selected
             for file in files:
-                with pq.ParquetFile(file) as parquet:
+                # With pre-buffering on, the reader keeps every row group it has
+                # read until the file is closed, so memory grows with the file;
+                # a small read buffer keeps it at about one row group.
+                with pq.ParquetFile(
+                    file, pre_buffer=False, buffer_size=_READ_BUFFER_BYTES
+                ) as parquet:
                     for batch in parquet.iter_batches(
                         batch_size=batch_rows, columns=wanted, use_threads=False
                     ):
