@@ -60,17 +60,6 @@ def test_chain_read_from_the_jsonc_file_gives_the_same_predictions(
     )
 
 
-def test_preprocessing_pipeline_runs_alone(kedro_project):
-    run_session(kedro_project, pipeline_names=["preprocessing"])
-
-    table = pd.read_parquet(
-        kedro_project / "data/05_model_input/model_input_table.parquet"
-    )
-    assert table.shape == (295, 4 + 66)
-    assert (kedro_project / "data/06_models/fitted_chain.json").is_file()
-    assert not (kedro_project / PREDICTIONS).exists()
-
-
 def test_input_path_parameter_scores_another_table(kedro_project, challenge_dir):
     source = pd.read_parquet(challenge_dir / "dataset.parquet")
     other = kedro_project / "data/01_raw/other.parquet"

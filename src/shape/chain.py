@@ -147,6 +147,30 @@ def parse_chain_spec(spec: Mapping[str, Any] | str | Path) -> list[ChainStep]:
     return steps
 
 
+def seed_chain_steps(steps: list[ChainStep], seed: int) -> list[ChainStep]:
+    """Gives every ``QuantileTransformer`` without a ``random_state`` the seed.
+
+    scikit-learn draws the quantile sample at random when a table has more rows
+    than ``subsample``; a null ``random_state`` would make such a run
+    unrepeatable. The seed (parameter ``preprocessing.random_seed``) becomes
+    part of the fitted chain's arguments, so it is stored with the chain.
+
+    Args:
+        steps: Parsed chain spec.
+        seed: Non-negative integer seed.
+
+    Returns:
+        New steps; a step with its own ``random_state`` keeps it.
+    """
+    return [
+        ChainStep(step.name, step.transformer, dict(step.args, random_state=seed))
+        if step.transformer == "QuantileTransformer"
+        and step.args.get("random_state") is None
+        else step
+        for step in steps
+    ]
+
+
 def _parse_step(name: str, body: Any, source: str) -> ChainStep:
     if not isinstance(body, Mapping) or len(body) != 1:
         raise ValueError(

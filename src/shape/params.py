@@ -70,6 +70,10 @@ PARAMETER_RULES: dict[str, ParamRule] = {
     "modelling.allow_sklearn_version_mismatch": ParamRule(
         lambda v: isinstance(v, bool), "true or false"
     ),
+    "preprocessing.random_seed": ParamRule(
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "a non-negative integer",
+    ),
 }
 
 

@@ -1,4 +1,5 @@
-"""Fixtures of the engine tests: one local Spark session per test module.
+"""Fixtures of the engine tests: a local Spark session per test module, and the
+challenge readings, chain and model.
 
 pyspark and Java are required: when either is missing the fixture fails, it
 does not skip.
@@ -6,13 +7,19 @@ does not skip.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator
+from pathlib import Path
 
+import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
 
+from shape.chain import ChainStep, parse_chain_spec, seed_chain_steps
 from shape.hooks.spark import start_session
 from tests.conftest import PROJECT_ROOT
+
+FEATURE_COLUMNS = ["vibration_x", "vibration_y", "vibration_z"]
 
 #: Two cores and few shuffle partitions keep the tests quick on a small machine.
 TEST_SPARK_CONF = {
@@ -39,3 +46,22 @@ def spark() -> Iterator[SparkSession]:
         pytest.fail("A Spark session was left running by an earlier test")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def challenge_readings(challenge_dir: Path) -> pd.DataFrame:
+    """The 295 real readings: time and the three vibration columns."""
+    return pd.read_parquet(challenge_dir / "dataset.parquet")
+
+
+@pytest.fixture(scope="session")
+def challenge_steps(challenge_dir: Path) -> list[ChainStep]:
+    """The challenge's chain spec, seeded as the preprocessing node seeds it."""
+    return seed_chain_steps(parse_chain_spec(challenge_dir / "pipeline.jsonc"), 0)
+
+
+@pytest.fixture(scope="session")
+def challenge_model(challenge_dir: Path):
+    """The challenge's fitted OneClassSVM."""
+    with (challenge_dir / "model.pkl").open("rb") as stream:
+        return pickle.load(stream)

@@ -2,6 +2,7 @@
 
 from shape.datasets.fitted_chain_dataset import FittedChainDataset
 from shape.datasets.json_dataset import JSONDataset
+from shape.datasets.parquet_batches_dataset import ParquetBatchesDataset
 from shape.datasets.parquet_dataset import ParquetDataset
 from shape.datasets.scoring_run_dataset import ScoringRunDataset
 from shape.datasets.verified_pickle_dataset import VerifiedPickleDataset
@@ -9,6 +10,7 @@ from shape.datasets.verified_pickle_dataset import VerifiedPickleDataset
 __all__ = [
     "FittedChainDataset",
     "JSONDataset",
+    "ParquetBatchesDataset",
     "ParquetDataset",
     "ScoringRunDataset",
     "VerifiedPickleDataset",

@@ -134,7 +134,7 @@ class ParquetDataset(_KedroParquetDataset):
         # The Spark engine writes the same catalog entries as folders of part
         # files; such a folder is replaced, so that switching engines works.
         # Any other folder may be someone's data and is refused.
-        if save_path.is_dir() and not _written_by_spark(save_path):
+        if save_path.is_dir() and not written_by_spark(save_path):
             raise DatasetError(
                 f"Cannot save a pandas table to '{save_path}': it is a folder "
                 "holding more than Spark's part files. Delete it or change the "
@@ -145,7 +145,7 @@ class ParquetDataset(_KedroParquetDataset):
         self._invalidate_cache()
 
 
-def _written_by_spark(folder: Path) -> bool:
+def written_by_spark(folder: Path) -> bool:
     """True when ``folder`` holds only what a Spark Parquet write leaves."""
     return all(
         entry.is_file()

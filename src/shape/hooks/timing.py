@@ -22,6 +22,10 @@ class StageTimingHook:
     The catalog entry ``stage_durations`` is an empty ``MemoryDataset``; before a
     node that takes it runs, this hook replaces that input with the seconds
     spent so far in each stage of the current run. Nodes stay free of clocks.
+
+    The time spent saving a node's outputs counts towards the node's stage: the
+    sklearn engine returns lazy streams, and its scoring runs while the
+    ``predictions`` dataset writes them.
     """
 
     def __init__(self) -> None:
@@ -42,9 +46,19 @@ class StageTimingHook:
 
     @hook_impl
     def after_node_run(self, node: Node) -> None:
-        elapsed = time.perf_counter() - self._started.pop(
-            node.name, time.perf_counter()
-        )
+        self._add(node, self._started.pop(node.name, time.perf_counter()))
+
+    @hook_impl
+    def before_dataset_saved(self, dataset_name: str, node: Node) -> None:
+        self._started[f"{node.name}:{dataset_name}"] = time.perf_counter()
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, node: Node) -> None:
+        key = f"{node.name}:{dataset_name}"
+        self._add(node, self._started.pop(key, time.perf_counter()))
+
+    def _add(self, node: Node, started: float) -> None:
+        elapsed = time.perf_counter() - started
         for stage in STAGES:
             if stage in node.tags:
                 self.durations[stage] += elapsed

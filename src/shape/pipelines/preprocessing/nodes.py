@@ -9,7 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any, TypedDict
 
-from shape.chain import FittedChain, check_chain_matches_spec, parse_chain_spec
+from shape.chain import (
+    FittedChain,
+    check_chain_matches_spec,
+    parse_chain_spec,
+    seed_chain_steps,
+)
 from shape.engines import ReadingsCheck, get_engine
 
 logger = logging.getLogger(__name__)
@@ -128,7 +133,9 @@ def fit_chain(
         reference_chain: The chain stored by the ``fit_reference`` pipeline, or
             None when none is stored.
         preprocessing: The ``preprocessing`` parameters; reads ``chain`` (the
-            spec, or the path of a ``.jsonc`` file) and ``feature_columns``.
+            spec, or the path of a ``.jsonc`` file), ``feature_columns`` and
+            ``random_seed`` (seed of the quantile sample of tables larger than
+            the ``QuantileTransformer``'s ``subsample``; default 0).
         fit_on: ``batch`` fits the chain on ``clean_readings``, as the challenge
             did; ``reference`` reuses ``reference_chain`` unchanged.
         engine: The ``engine`` parameter.
@@ -140,7 +147,9 @@ def fit_chain(
         ValueError: In ``reference`` mode, when no reference chain is stored or
             it was fitted from another spec.
     """
-    steps = parse_chain_spec(preprocessing["chain"])
+    steps = seed_chain_steps(
+        parse_chain_spec(preprocessing["chain"]), preprocessing.get("random_seed", 0)
+    )
     if fit_on == "reference":
         if reference_chain is None:
             raise ValueError(
@@ -175,8 +184,8 @@ def fit_reference_chain(
     Args:
         clean_reference_readings: The reference table, validated like the
             readings.
-        preprocessing: The ``preprocessing`` parameters; reads ``chain`` and
-            ``feature_columns``.
+        preprocessing: The ``preprocessing`` parameters; reads ``chain``,
+            ``feature_columns`` and ``random_seed``.
         engine: The ``engine`` parameter.
 
     Returns:
