@@ -32,6 +32,10 @@ CHALLENGE_FILES = (
 # No test may reach the network; kedro-telemetry would try to.
 os.environ["KEDRO_DISABLE_TELEMETRY"] = "1"
 os.environ["DO_NOT_TRACK"] = "1"
+# Tests start their own Kafka broker and MLflow store; a developer's settings
+# must not send the events or records of test runs anywhere else.
+for _name in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC", "MLFLOW_TRACKING_URI"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(scope="session")

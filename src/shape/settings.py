@@ -1,18 +1,40 @@
 """Project settings: hooks, configuration loader and session store."""
 
 from kedro.config import OmegaConfigLoader
+from omegaconf.resolvers import oc
 
 from shape.hooks.checks import ParameterCheckHook
+from shape.hooks.kafka import KafkaEventsHook
+from shape.hooks.mlflow_tracking import MlflowTrackingHook
+from shape.hooks.run_context import RunContextHook
 from shape.hooks.timing import StageTimingHook
 
-HOOKS = (ParameterCheckHook(), StageTimingHook())
+# One clock for the run; the Kafka and MLflow hooks read its durations.
+TIMING = StageTimingHook()
+
+# kedro-mlflow's own hook (installed as a plugin) opens and closes the MLflow
+# run; MlflowTrackingHook adds this project's records to it. Where order
+# matters, the hooks say so with tryfirst/trylast rather than relying on this
+# tuple: ParameterCheckHook runs first so that bad parameters stop a run before
+# anything is opened on a broker or a tracking server.
+HOOKS = (
+    RunContextHook(),
+    ParameterCheckHook(),
+    TIMING,
+    KafkaEventsHook(TIMING),
+    MlflowTrackingHook(TIMING),
+)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    "config_patterns": {
+        "kafka": ["kafka*", "kafka*/**", "**/kafka*"],
+        "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
+    },
+    # kafka.yml and mlflow.yml read KAFKA_* and MLFLOW_TRACKING_URI with
+    # ${oc.env:NAME, default}; Kedro only allows that in credentials unless
+    # the resolver is registered here.
+    "custom_resolvers": {"oc.env": oc.env},
 }
-
-# kedro-mlflow registers its hook through a plugin entry point; it stays off until
-# the project configures a tracking store for it (conf/base/mlflow.yml).
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)

@@ -15,7 +15,9 @@ logger = logging.getLogger(__name__)
 class ParameterCheckHook:
     """Checks the run's parameters and chain spec before any data is read."""
 
-    @hook_impl
+    # tryfirst: a run with bad parameters stops before another hook opens a
+    # connection (Kafka, MLflow) that no error hook would then close.
+    @hook_impl(tryfirst=True)
     def before_pipeline_run(self, catalog: DataCatalog) -> None:
         """Raises ``ValueError`` naming the parameter or chain step at fault."""
         steps = check_parameters(catalog.load("parameters"))

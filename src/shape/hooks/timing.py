@@ -27,11 +27,15 @@ class StageTimingHook:
     def __init__(self) -> None:
         self._started: dict[str, float] = {}
         self.durations: dict[str, float] = defaultdict(float)
+        #: Seconds each node of the current run took, by node name; other hooks
+        #: (``shape.hooks.kafka``, ``shape.hooks.mlflow_tracking``) read it.
+        self.node_durations: dict[str, float] = {}
 
     @hook_impl
     def before_pipeline_run(self) -> None:
         self._started.clear()
         self.durations.clear()
+        self.node_durations.clear()
 
     @hook_impl
     def before_node_run(self, node: Node) -> dict[str, Any] | None:
@@ -45,6 +49,7 @@ class StageTimingHook:
         elapsed = time.perf_counter() - self._started.pop(
             node.name, time.perf_counter()
         )
+        self.node_durations[node.name] = elapsed
         for stage in STAGES:
             if stage in node.tags:
                 self.durations[stage] += elapsed
