@@ -38,6 +38,19 @@ for _name in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC", "MLFLOW_TRACKING_URI"):
     os.environ.pop(_name, None)
 
 
+@pytest.fixture(autouse=True)
+def _no_tracking_uri_from_earlier_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without ``MLFLOW_TRACKING_URI``.
+
+    ``mlflow.set_tracking_uri``, which kedro-mlflow calls on every run, also
+    writes the variable, so without this every later run in the process would
+    be tracked in the store of the first test's temporary project.
+    """
+    # setenv first, so that the teardown removes whatever a run writes.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+
+
 @pytest.fixture(scope="session")
 def challenge_dir() -> Path:
     """The folder of the real challenge files (``../shared/data``).

@@ -309,7 +309,10 @@ class _RunEvents:
         if self._failure is not None:
             return
         if isinstance(reason, BaseException):
-            reason = f"{type(reason).__name__}: {reason}"
+            name = type(reason).__name__
+            # kafka-python's errors already start with their class name.
+            text = str(reason)
+            reason = text if text.startswith(name) else f"{name}: {text}"
         self._failure = redact(reason)
         logger.warning(
             "Kafka broker %s did not take the events of run %s (%s); the "
