@@ -374,7 +374,6 @@ def _run_started_fields(
         "feature_columns": preprocessing.get("feature_columns"),
         "chain": chain,
         "pipelines": run_params.get("pipeline_names") or ["__default__"],
-        "kedro_env": run_params.get("env"),
     }
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 
-#: ``scheme://user:password@`` : the password part is replaced.
+#: ``scheme://user:password@`` : the password part is replaced. The password
+#: may hold ``/`` (cloud secret keys do), so only ``@`` or a space ends it; a
+#: path with an ``@`` after a port is masked too, which errs on the safe side.
 _URL_PASSWORD = re.compile(
-    r"(?P<prefix>[A-Za-z][A-Za-z0-9+.\-]*://[^/@:\s]*):(?P<secret>[^/@\s]*)@"
+    r"(?P<prefix>[A-Za-z][A-Za-z0-9+.\-]*://[^/@:\s]*):(?P<secret>[^@\s]*)@"
 )
 
 #: ``password=...`` and similar query or connection-string arguments.
