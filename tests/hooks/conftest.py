@@ -21,6 +21,9 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer
 
+#: Events that end a run; nothing of that run follows them.
+LAST_EVENTS = ("run_completed", "run_failed")
+
 #: Seconds the broker has to open its port.
 BROKER_START_S = 30
 
@@ -93,21 +96,33 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.wait()
 
 
-def consume_events(servers: str, topic: str) -> list[tuple[str, dict[str, Any]]]:
-    """Every message of ``topic`` as (key, decoded JSON value), oldest first."""
+def consume_events(
+    servers: str, topic: str, timeout_s: float = 60
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every event of ``topic``, as (key, decoded JSON value), oldest first.
+
+    Reads until the last event of a run (``run_completed`` or ``run_failed``)
+    arrives, or ``timeout_s`` passes, so a slow machine does not cut it short.
+    """
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=servers,
         api_version=(2, 8),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        consumer_timeout_ms=5000,
         request_timeout_ms=10000,
     )
+    events: list[tuple[str, dict[str, Any]]] = []
+    deadline = time.monotonic() + timeout_s
     try:
-        return [
-            (message.key.decode("utf-8"), json.loads(message.value))
-            for message in consumer
-        ]
+        while time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=1000).values():
+                events.extend(
+                    (record.key.decode("utf-8"), json.loads(record.value))
+                    for record in records
+                )
+            if events and events[-1][1]["event"] in LAST_EVENTS:
+                return events
     finally:
         consumer.close()
+    return events

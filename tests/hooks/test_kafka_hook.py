@@ -48,6 +48,11 @@ def _check_envelope(key: str, event: dict, run_id: str) -> None:
     assert stamp.utcoffset() == timedelta(0)
 
 
+def _assert_nothing_spooled(project: Path) -> None:
+    spool = project / SPOOL
+    assert not spool.exists(), f"events were spooled: {spool.read_text('utf-8')}"
+
+
 def _break_input(project: Path) -> None:
     readings = pd.read_parquet(project / "data/01_raw/readings.parquet")
     readings.drop(columns=["vibration_z"]).to_parquet(
@@ -115,7 +120,7 @@ def test_good_run_sends_every_event(
         kedro_project / "data/08_reporting/metrics.json"
     )
     assert summary["mlflow_run_id"] == current_run().mlflow_run_id
-    assert not (kedro_project / SPOOL).exists()
+    _assert_nothing_spooled(kedro_project)
 
 
 def test_failing_run_sends_run_failed_and_logs_traceback(
@@ -143,7 +148,7 @@ def test_failing_run_sends_run_failed_and_logs_traceback(
     ]
     assert len(logged) == 1
     assert logged[0].exc_info[0] is KeyError
-    assert not (kedro_project / SPOOL).exists()
+    _assert_nothing_spooled(kedro_project)
 
 
 def test_dead_broker_spools_events_and_run_completes(
@@ -214,4 +219,4 @@ def test_no_broker_configured_means_no_events(kedro_project, monkeypatch, caplog
         if record.name == "shape.hooks.kafka"
     ]
     assert messages == ["Kafka run events are off: KAFKA_BOOTSTRAP_SERVERS is not set."]
-    assert not (kedro_project / SPOOL).exists()
+    _assert_nothing_spooled(kedro_project)
