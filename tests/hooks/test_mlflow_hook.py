@@ -129,6 +129,16 @@ def test_failed_run_is_marked_failed_with_its_error(kedro_project):
     assert "rows" not in run.data.metrics
 
 
+def test_run_stopped_by_parameter_check_opens_no_mlflow_run(kedro_project):
+    with pytest.raises(ValueError, match="Parameter 'engine'"):
+        run_session(kedro_project, runtime_params={"engine": "pandas"})
+
+    assert mlflow.active_run() is None
+    client = _local_client(kedro_project)
+    experiment = client.get_experiment_by_name("shape")
+    assert client.search_runs([experiment.experiment_id]) == []
+
+
 def test_unreachable_server_falls_back_to_local_store(
     kedro_project, monkeypatch, caplog
 ):

@@ -116,7 +116,7 @@ def _parse_version(text: str) -> tuple[int, ...]:
         ) from exc
 
 
-def read_settings(config_loader: AbstractConfigLoader) -> KafkaSettings | None:
+def _read_settings(config_loader: AbstractConfigLoader) -> KafkaSettings | None:
     """The Kafka settings of the project, or None when events are off.
 
     ``KAFKA_BOOTSTRAP_SERVERS`` and ``KAFKA_TOPIC`` are read by ``kafka.yml``
@@ -147,7 +147,7 @@ class KafkaEventsHook:
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
-        self._settings = read_settings(context.config_loader)
+        self._settings = _read_settings(context.config_loader)
 
     @hook_impl
     def after_catalog_created(self, conf_catalog: dict[str, Any]) -> None:
@@ -155,7 +155,7 @@ class KafkaEventsHook:
 
     @hook_impl
     def before_pipeline_run(
-        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+        self, run_params: dict[str, Any], catalog: DataCatalog
     ) -> None:
         if self._settings is None:
             logger.info("Kafka run events are off: KAFKA_BOOTSTRAP_SERVERS is not set.")

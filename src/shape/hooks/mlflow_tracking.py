@@ -46,6 +46,7 @@ import sklearn
 from kedro.config import MissingConfigException
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
+from kedro.io import DataCatalog
 from kedro.pipeline import Node, Pipeline
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
@@ -60,7 +61,8 @@ from shape.mlflow_model import CHAIN_ARTIFACT, ESTIMATOR_ARTIFACT
 
 logger = logging.getLogger(__name__)
 
-#: Where runs go when no tracking URI is set, or the set one does not answer.
+#: Where runs go when the tracking server does not answer: the store that
+#: conf/base/mlflow.yml names when MLFLOW_TRACKING_URI is not set.
 LOCAL_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 
 #: Node outputs this hook reads, by catalog name.
@@ -124,7 +126,9 @@ class MlflowTrackingHook:
 
     # trylast: kedro-mlflow's hook starts the MLflow run first.
     @hook_impl(trylast=True)
-    def before_pipeline_run(self, run_params: dict[str, Any], catalog: Any) -> None:
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], catalog: DataCatalog
+    ) -> None:
         self._captured = {}
         active = mlflow.active_run()
         self._run_id = active.info.run_id if active else None
@@ -268,7 +272,10 @@ def _probe(uri: str) -> str | None:
 
 
 def _log_start(
-    run_id: str, run_params: Mapping[str, Any], catalog: Any, model_file: Path | None
+    run_id: str,
+    run_params: Mapping[str, Any],
+    catalog: DataCatalog,
+    model_file: Path | None,
 ) -> None:
     parameters = catalog.load("parameters")
     params = {
@@ -296,7 +303,7 @@ def _log_end(
         for key, value in _chain_params(chain).items():
             client.log_param(run_id, key, value)
 
-    metrics = dict(durations_metrics(durations))
+    metrics = dict(_duration_metrics(durations))
     scoring = captured.get(METRICS_OUTPUT) or {}
     metrics |= {
         name: float(scoring[name]) for name in _SCORING_METRICS if name in scoring
@@ -315,7 +322,7 @@ def _log_end(
         _log_model(chain, estimator, captured.get(READINGS_OUTPUT))
 
 
-def durations_metrics(durations: Mapping[str, float]) -> dict[str, float]:
+def _duration_metrics(durations: Mapping[str, float]) -> dict[str, float]:
     """Seconds per stage as MLflow metrics: ``duration_s.<stage>`` and ``.total``."""
     metrics = {f"duration_s.{stage}": float(s) for stage, s in durations.items()}
     metrics["duration_s.total"] = float(sum(durations.values()))
