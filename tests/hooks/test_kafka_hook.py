@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from kedro.io import DatasetError
 
 from shape.data_setup import place_inputs
 from shape.hooks.kafka import SCHEMA_VERSION
@@ -142,13 +143,35 @@ def test_failing_run_sends_run_failed_and_logs_traceback(
     assert failure["error_type"] == "KeyError"
     assert "vibration_z" in failure["message"]
     logged = [
-        record
+        record.getMessage()
         for record in caplog.records
         if record.name == "shape.hooks.kafka" and record.levelno == logging.ERROR
     ]
     assert len(logged) == 1
-    assert logged[0].exc_info[0] is KeyError
+    assert "Traceback (most recent call last)" in logged[0]
+    assert "KeyError" in logged[0]
     _assert_nothing_spooled(kedro_project)
+
+
+def test_unreadable_input_names_the_node_and_hides_secrets(
+    kedro_project, kafka_broker, topic, monkeypatch, caplog
+):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_broker)
+    missing = "data/01_raw/token=hunter2.parquet"
+
+    with pytest.raises(DatasetError, match="token=hunter2"):
+        run_session(kedro_project, runtime_params={"input_path": missing})
+
+    events = [event for _, event in consume_events(kafka_broker, topic)]
+    assert [event["event"] for event in events] == ["run_started", "run_failed"]
+    assert events[0]["input_path"] == "data/01_raw/token=***"
+    assert events[1]["node"] == "validate_readings"
+    assert events[1]["error_type"] == "DatasetError"
+    assert "token=***" in events[1]["message"]
+    assert "hunter2" not in json.dumps(events)
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("shape")]
+    assert ours
+    assert not [message for message in ours if "hunter2" in message]
 
 
 def test_dead_broker_spools_events_and_run_completes(

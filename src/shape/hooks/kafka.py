@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -182,10 +183,18 @@ class KafkaEventsHook:
             rows=_rows_per_output(outputs),
         )
 
+    # A node whose input cannot be loaded fails before it runs, and Kedro
+    # calls no node hook for it; the last node that loaded a dataset is the
+    # one to blame then.
+    @hook_impl
+    def before_dataset_loaded(self, node: Node) -> None:
+        if self._run is not None:
+            self._run.current_node = node.name
+
     @hook_impl
     def on_node_error(self, node: Node) -> None:
         if self._run is not None:
-            self._run.failed_node = node.name
+            self._run.current_node = node.name
 
     @hook_impl
     def after_pipeline_run(self, pipeline: Pipeline) -> None:
@@ -207,16 +216,16 @@ class KafkaEventsHook:
             return
         self._run.send(
             "run_failed",
-            node=self._run.failed_node,
+            node=self._run.current_node,
             error_type=type(error).__name__,
             message=redact(str(error)),
             durations_s=self._durations(),
         )
         logger.error(
-            "Run %s failed in node %s; its run_failed event carries the error below.",
+            "Run %s failed in node %s; its run_failed event carries this error:\n%s",
             self._run.run_id,
-            self._run.failed_node,
-            exc_info=error,
+            self._run.current_node,
+            redact("".join(traceback.format_exception(error))),
         )
         self._close()
 
@@ -247,7 +256,8 @@ class _RunEvents:
     def __init__(self, settings: KafkaSettings, run_id: str) -> None:
         self.run_id = run_id
         self.metrics: Mapping[str, Any] | None = None
-        self.failed_node: str | None = None
+        #: The node running, or whose inputs are loading; named by run_failed.
+        self.current_node: str | None = None
         self._settings = settings
         self._sent: list[tuple[dict[str, Any], FutureRecordMetadata | None]] = []
         self._failure: str | None = None
