@@ -32,6 +32,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 from kafka.producer.future import FutureRecordMetadata
+from kafka.serializer import DefaultSerializer, JsonSerializer
 from kedro.config import AbstractConfigLoader, MissingConfigException
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
@@ -349,8 +350,8 @@ def _create_producer(settings: KafkaSettings) -> KafkaProducer:
         request_timeout_ms=request_ms,
         delivery_timeout_ms=2 * request_ms,
         reconnect_backoff_max_ms=1000,
-        key_serializer=lambda key: key.encode("utf-8"),
-        value_serializer=lambda value: json.dumps(value).encode("utf-8"),
+        key_serializer=DefaultSerializer(),  # str keys as UTF-8
+        value_serializer=JsonSerializer(),
     )
 
 
