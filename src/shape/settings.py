@@ -7,6 +7,7 @@ from shape.hooks.checks import ParameterCheckHook
 from shape.hooks.kafka import KafkaEventsHook
 from shape.hooks.mlflow_tracking import MlflowTrackingHook
 from shape.hooks.run_context import RunContextHook
+from shape.hooks.spark import SparkSessionHook
 from shape.hooks.timing import StageTimingHook
 
 # One clock for the run; the Kafka and MLflow hooks read its durations.
@@ -21,6 +22,7 @@ HOOKS = (
     RunContextHook(),
     ParameterCheckHook(),
     TIMING,
+    SparkSessionHook(),
     KafkaEventsHook(TIMING),
     MlflowTrackingHook(TIMING),
 )
@@ -30,6 +32,12 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "config_patterns": {
+        # globals_*.yml lets `make data` record the synthetic model's hash in a
+        # file of its own (conf/local/globals_synthetic.yml), not in the user's.
+        "globals": ["globals.yml", "globals_*.yml"],
+        # conf/<env>/spark.yml: the Spark session of `engine: sparkml` runs.
+        "spark": ["spark*", "spark*/**"],
+        # conf/<env>/kafka.yml and mlflow.yml: run events and tracking.
         "kafka": ["kafka*", "kafka*/**", "**/kafka*"],
         "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
     },
@@ -38,3 +46,10 @@ CONFIG_LOADER_ARGS = {
     # the resolver is registered here.
     "custom_resolvers": {"oc.env": oc.env},
 }
+
+# Plugins register hooks through entry points. kedro-mlflow's is on: it opens
+# and closes the MLflow run (conf/base/mlflow.yml). kedro-viz's records run
+# events for its workflow view, but logs a warning on every partial run
+# (`--tags`, `--pipeline`) and writes .viz/ into the project; the lineage view
+# and `kedro viz build` do not need it.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)
