@@ -130,8 +130,8 @@ def test_failed_run_is_marked_failed_with_its_error(kedro_project):
 
 
 def test_run_stopped_by_parameter_check_opens_no_mlflow_run(kedro_project):
-    with pytest.raises(ValueError, match="Parameter 'engine'"):
-        run_session(kedro_project, runtime_params={"engine": "pandas"})
+    with pytest.raises(ValueError, match="Parameter 'fit_on'"):
+        run_session(kedro_project, runtime_params={"fit_on": "sometimes"})
 
     assert mlflow.active_run() is None
     client = _local_client(kedro_project)
