@@ -35,6 +35,23 @@ CHALLENGE_FILES = (
 # No test may reach the network; kedro-telemetry would try to.
 os.environ["KEDRO_DISABLE_TELEMETRY"] = "1"
 os.environ["DO_NOT_TRACK"] = "1"
+# Tests start their own Kafka broker and MLflow store; a developer's settings
+# must not send the events or records of test runs anywhere else.
+for _name in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC", "MLFLOW_TRACKING_URI"):
+    os.environ.pop(_name, None)
+
+
+@pytest.fixture(autouse=True)
+def _no_tracking_uri_from_earlier_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without ``MLFLOW_TRACKING_URI``.
+
+    ``mlflow.set_tracking_uri``, which kedro-mlflow calls on every run, also
+    writes the variable, so without this every later run in the process would
+    be tracked in the store of the first test's temporary project.
+    """
+    # setenv first, so that the teardown removes whatever a run writes.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
 
 
 @pytest.fixture(scope="session")

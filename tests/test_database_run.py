@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from tests.conftest import run_kedro_cli, run_session
 from tests.postgres import PASSWORD, free_port
@@ -82,6 +83,13 @@ def test_run_records_summary_and_anomalies_in_postgresql(
     finally:
         connection.close()
 
+    # The run was tracked in the project's local MLflow store; the database
+    # names that MLflow run, which is tagged with the same shape run id.
+    mlflow_run_id = runs[0][8]
+    tracked = MlflowClient(
+        tracking_uri=f"sqlite:///{db_project / 'mlruns/mlflow.db'}"
+    ).get_run(mlflow_run_id)
+    assert tracked.data.tags["shape.run_id"] == "challenge-run"
     assert runs == [
         (
             "challenge-run",
@@ -92,7 +100,7 @@ def test_run_records_summary_and_anomalies_in_postgresql(
             31,
             31 / 295,
             MODEL_SHA256,
-            None,
+            mlflow_run_id,
             "time",
             True,
         )

@@ -1,13 +1,31 @@
 """Project settings: hooks, configuration loader and session store."""
 
 from kedro.config import OmegaConfigLoader
+from omegaconf.resolvers import oc
 
 from shape.hooks.checks import ParameterCheckHook
+from shape.hooks.kafka import KafkaEventsHook
+from shape.hooks.mlflow_tracking import MlflowTrackingHook
 from shape.hooks.run_context import RunContextHook
 from shape.hooks.spark import SparkSessionHook
 from shape.hooks.timing import StageTimingHook
 
-HOOKS = (ParameterCheckHook(), StageTimingHook(), RunContextHook(), SparkSessionHook())
+# One clock for the run; the Kafka and MLflow hooks read its durations.
+TIMING = StageTimingHook()
+
+# kedro-mlflow's own hook (installed as a plugin) opens and closes the MLflow
+# run; MlflowTrackingHook adds this project's records to it. Where order
+# matters, the hooks say so with tryfirst/trylast rather than relying on this
+# tuple: ParameterCheckHook runs first so that bad parameters stop a run before
+# anything is opened on a broker or a tracking server.
+HOOKS = (
+    RunContextHook(),
+    ParameterCheckHook(),
+    TIMING,
+    SparkSessionHook(),
+    KafkaEventsHook(TIMING),
+    MlflowTrackingHook(TIMING),
+)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -30,12 +48,19 @@ CONFIG_LOADER_ARGS = {
             "**/credentials*",
             "connections*",
         ],
+        # conf/<env>/kafka.yml and mlflow.yml: run events and tracking.
+        "kafka": ["kafka*", "kafka*/**", "**/kafka*"],
+        "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
     },
+    # kafka.yml and mlflow.yml read KAFKA_* and MLFLOW_TRACKING_URI with
+    # ${oc.env:NAME, default}; Kedro only allows that in credentials unless
+    # the resolver is registered here.
+    "custom_resolvers": {"oc.env": oc.env},
 }
 
-# Plugins register hooks through entry points. kedro-mlflow's stays off until the
-# project configures a tracking store for it (conf/base/mlflow.yml). kedro-viz's
-# records run events for its workflow view, but logs a warning on every partial
-# run (`--tags`, `--pipeline`) and writes .viz/ into the project; the lineage
-# view and `kedro viz build` do not need it.
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-viz")
+# Plugins register hooks through entry points. kedro-mlflow's is on: it opens
+# and closes the MLflow run (conf/base/mlflow.yml). kedro-viz's records run
+# events for its workflow view, but logs a warning on every partial run
+# (`--tags`, `--pipeline`) and writes .viz/ into the project; the lineage view
+# and `kedro viz build` do not need it.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-viz",)

@@ -55,6 +55,9 @@ def test_active_mlflow_run_is_recorded(tmp_path):
     previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
+        # Earlier runs in this process may leave another store's experiment
+        # active; name one that exists in this store.
+        mlflow.set_experiment("run-context")
         with mlflow.start_run() as run:
             inside = hook.before_node_run(node=REPORT_NODE)["run_context"]
         after = hook.before_node_run(node=REPORT_NODE)["run_context"]

@@ -31,11 +31,15 @@ class StageTimingHook:
     def __init__(self) -> None:
         self._started: dict[str, float] = {}
         self.durations: dict[str, float] = defaultdict(float)
+        #: Seconds each node of the current run took, by node name; other hooks
+        #: (``shape.hooks.kafka``, ``shape.hooks.mlflow_tracking``) read it.
+        self.node_durations: dict[str, float] = {}
 
     @hook_impl
     def before_pipeline_run(self) -> None:
         self._started.clear()
         self.durations.clear()
+        self.node_durations.clear()
 
     @hook_impl
     def before_node_run(self, node: Node) -> dict[str, Any] | None:
@@ -59,6 +63,9 @@ class StageTimingHook:
 
     def _add(self, node: Node, started: float) -> None:
         elapsed = time.perf_counter() - started
+        self.node_durations[node.name] = (
+            self.node_durations.get(node.name, 0.0) + elapsed
+        )
         for stage in STAGES:
             if stage in node.tags:
                 self.durations[stage] += elapsed

@@ -1,0 +1,194 @@
+"""The MLflow records of real runs, read back from the tracking store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from shape.hooks.run_context import current_run
+from tests.conftest import run_kedro_cli, run_session
+from tests.hooks.conftest import free_port
+
+#: The longest a run may take when the tracking server does not answer: the
+#: probe's 3 s on top of the run itself.
+DEAD_SERVER_RUN_S = 60
+
+
+def _local_client(project: Path) -> MlflowClient:
+    """A client on the project's own store (conf/base/mlflow.yml's default)."""
+    database = project / "mlruns" / "mlflow.db"
+    assert database.is_file(), f"no local tracking store at {database}"
+    return MlflowClient(tracking_uri=f"sqlite:///{database.as_posix()}")
+
+
+def _tracked_run(client: MlflowClient, run_id: str) -> mlflow.entities.Run:
+    """The MLflow run tagged with the run id shared by the hooks."""
+    experiment = client.get_experiment_by_name("shape")
+    runs = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`shape.run_id` = '{run_id}'"
+    )
+    assert len(runs) == 1
+    return runs[0]
+
+
+@pytest.fixture
+def tracked_project(kedro_project: Path) -> tuple[Path, mlflow.entities.Run]:
+    """A default run of the project, and its MLflow run in the local store."""
+    run_session(kedro_project)
+    run = _tracked_run(_local_client(kedro_project), current_run().run_id)
+    return kedro_project, run
+
+
+def test_run_records_parameters(tracked_project, challenge_dir):
+    project, run = tracked_project
+    params = run.data.params
+
+    model_sha256 = hashlib.sha256(
+        (challenge_dir / "model.pkl").read_bytes()
+    ).hexdigest()
+    assert run.info.status == "FINISHED"
+    assert run.info.run_id == current_run().mlflow_run_id
+    assert params["engine"] == "sklearn"
+    assert params["fit_on"] == "batch"
+    assert params["input_path"] == "data/01_raw/readings.parquet"
+    assert params["model_sha256"] == model_sha256
+    chain = json.loads(
+        (project / "data/06_models/fitted_chain.json").read_text("utf-8")
+    )
+    assert params["chain.steps"] == ",".join(
+        f"{step['name']}:{step['transformer']}" for step in chain["steps"]
+    )
+    for step in chain["steps"]:
+        for arg, value in step["args"].items():
+            assert params[f"chain.{step['name']}.{arg}"] == str(value)
+    assert params["chain.n_rows_fitted"] == str(chain["n_rows_fitted"])
+
+
+def test_run_records_metrics_and_report(tracked_project):
+    project, run = tracked_project
+    metrics = run.data.metrics
+    predictions = pd.read_parquet(project / "data/07_model_output/predictions.parquet")
+    anomalies = int((predictions["prediction"] == -1).sum())
+
+    assert metrics["rows"] == len(predictions)
+    assert metrics["anomalies"] == anomalies
+    assert metrics["inliers"] == len(predictions) - anomalies
+    assert metrics["anomaly_rate"] == pytest.approx(anomalies / len(predictions))
+    stages = ["preprocessing", "modelling", "reporting"]
+    assert all(metrics[f"duration_s.{stage}"] > 0 for stage in stages)
+    assert metrics["duration_s.total"] == pytest.approx(
+        sum(metrics[f"duration_s.{stage}"] for stage in stages)
+    )
+
+    client = _local_client(project)
+    local = Path(client.download_artifacts(run.info.run_id, "reporting/metrics.json"))
+    assert json.loads(local.read_text("utf-8")) == json.loads(
+        (project / "data/08_reporting/metrics.json").read_text("utf-8")
+    )
+
+
+def test_logged_model_scores_raw_readings_as_the_run(tracked_project):
+    project, run = tracked_project
+    raw = pd.read_parquet(project / "data/01_raw/readings.parquet")
+    predictions = pd.read_parquet(project / "data/07_model_output/predictions.parquet")
+
+    mlflow.set_tracking_uri(_local_client(project).tracking_uri)
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/anomaly_model")
+    scored = model.predict(raw)
+
+    assert list(scored.columns) == ["prediction", "anomaly_score"]
+    assert scored["prediction"].dtype == np.int64
+    np.testing.assert_array_equal(scored["prediction"], predictions["prediction"])
+    np.testing.assert_array_equal(scored["anomaly_score"], predictions["anomaly_score"])
+    with pytest.raises(mlflow.exceptions.MlflowException, match="vibration_y"):
+        model.predict(raw.drop(columns=["vibration_y"]))
+
+
+def test_failed_run_is_marked_failed_with_its_error(kedro_project):
+    readings = pd.read_parquet(kedro_project / "data/01_raw/readings.parquet")
+    readings.drop(columns=["vibration_z"]).to_parquet(
+        kedro_project / "data/01_raw/readings.parquet", index=False
+    )
+
+    with pytest.raises(KeyError):
+        run_session(kedro_project)
+
+    run = _tracked_run(_local_client(kedro_project), current_run().run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["shape.error"].startswith("KeyError")
+    assert "vibration_z" in run.data.tags["shape.error"]
+    assert "rows" not in run.data.metrics
+
+
+def test_run_stopped_by_parameter_check_opens_no_mlflow_run(kedro_project):
+    with pytest.raises(ValueError, match="Parameter 'fit_on'"):
+        run_session(kedro_project, runtime_params={"fit_on": "sometimes"})
+
+    assert mlflow.active_run() is None
+    # The check runs when the context is created, before kedro-mlflow sets up
+    # its store, so the project's local store was not even created.
+    assert not (kedro_project / "mlruns/mlflow.db").exists()
+
+
+def test_unreachable_server_falls_back_to_local_store(
+    kedro_project, monkeypatch, caplog
+):
+    server = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+
+    started = time.monotonic()
+    run_session(kedro_project)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < DEAD_SERVER_RUN_S
+    warnings = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("shape") and record.levelno >= logging.WARNING
+    ]
+    assert len(warnings) == 1
+    assert server in warnings[0]
+    assert "local store" in warnings[0]
+    run = _tracked_run(_local_client(kedro_project), current_run().run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["rows"] > 0
+
+
+def test_tracking_uri_from_environment(kedro_project, tmp_path, monkeypatch):
+    database = tmp_path / "elsewhere" / "tracking.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{database.as_posix()}")
+
+    run_session(kedro_project)
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{database.as_posix()}")
+    run = _tracked_run(client, current_run().run_id)
+    assert run.data.params["engine"] == "sklearn"
+    assert not (kedro_project / "mlruns" / "mlflow.db").exists()
+
+
+def test_default_cli_run_prints_no_warning(kedro_project):
+    result = run_kedro_cli(kedro_project, "run")
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Warning" not in result.stderr
+    assert " WARNING " not in result.stderr
+    assert "Kafka run events are off" in result.stderr
+    client = _local_client(kedro_project)
+    experiment = client.get_experiment_by_name("shape")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert (
+        run.data.metrics["anomalies"]
+        == json.loads(
+            (kedro_project / "data/08_reporting/metrics.json").read_text("utf-8")
+        )["anomalies"]
+    )
