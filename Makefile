@@ -14,7 +14,7 @@ KEDRO := $(VENV)/bin/kedro
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install data run test lint viz clean
+.PHONY: install data run test lint viz chromium clean
 
 # uv lives in its own small environment so that syncing .venv never removes it.
 $(UV):
@@ -34,8 +34,16 @@ data: install
 run: data
 	$(KEDRO) run
 
-test: data
+test: data chromium
 	$(VENV)/bin/pytest
+
+# The kedro-viz browser test drives Debian's headless Chromium. Installing it
+# needs root and Debian's package registry; when it is present this does nothing.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  apt-get -o DPkg::Lock::Timeout=600 update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+	    install -y --no-install-recommends chromium fonts-liberation; }
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

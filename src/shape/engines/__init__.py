@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from shape.chain import ChainStep, FittedChain
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Engine names accepted by the ``engine`` parameter, and their modules.
 ENGINE_MODULES = {
@@ -59,6 +62,8 @@ class Engine(Protocol):
     ) -> Any: ...
 
     def count_predictions(self, predictions: Any) -> PredictionCounts: ...
+
+    def sample_for_plots(self, predictions: Any, max_inliers: int) -> pd.DataFrame: ...
 
 
 def get_engine(name: str) -> Engine | ModuleType:

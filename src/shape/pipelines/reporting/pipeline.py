@@ -1,14 +1,19 @@
-"""The reporting pipeline: metrics of the scoring run."""
+"""The reporting pipeline: metrics and plots of the scoring run."""
 
 from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from shape.pipelines.reporting.nodes import compute_metrics
+from shape.pipelines.reporting.nodes import (
+    compute_metrics,
+    plot_score_histogram,
+    plot_vibration_over_time,
+    sample_predictions_for_plots,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Summarises the predictions as metrics."""
+    """Summarises the predictions as metrics, and plots scores and readings."""
     return Pipeline(
         [
             Node(
@@ -22,6 +27,28 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs="scoring_metrics",
                 name="compute_metrics",
+            ),
+            Node(
+                func=sample_predictions_for_plots,
+                inputs=["predictions", "params:reporting", "params:engine"],
+                outputs="plotted_predictions",
+                name="sample_predictions_for_plots",
+            ),
+            Node(
+                func=plot_score_histogram,
+                inputs=["plotted_predictions", "scoring_metrics", "params:reporting"],
+                outputs="anomaly_score_histogram",
+                name="plot_score_histogram",
+            ),
+            Node(
+                func=plot_vibration_over_time,
+                inputs=[
+                    "plotted_predictions",
+                    "scoring_metrics",
+                    "params:preprocessing",
+                ],
+                outputs="vibration_over_time_plot",
+                name="plot_vibration_over_time",
             ),
         ],
         tags="reporting",
