@@ -195,7 +195,7 @@ def plot_vibration_over_time(
         )
         axes.set_ylabel(column)
     figure.legend(
-        *all_axes[0, 0].get_legend_handles_labels(), loc="outside upper right", ncols=2
+        *all_axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=2
     )
     all_axes[-1, 0].set_xlabel(time_column)
     figure.suptitle(
