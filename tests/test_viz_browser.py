@@ -26,9 +26,8 @@ import pytest
 import yaml
 from matplotlib.image import imread
 
-from shape.data_setup import place_inputs
 from shape.pipeline_registry import register_pipelines
-from tests.conftest import PROJECT_ROOT, run_kedro_cli
+from tests.conftest import PROJECT_ROOT, copy_project, run_kedro_cli
 
 CHROMIUM = Path("/usr/bin/chromium")
 STAGES = ("preprocessing", "modelling", "reporting")
@@ -64,16 +63,7 @@ CHROMIUM_FLAGS = (
 @pytest.fixture(scope="module")
 def viz_project(tmp_path_factory, challenge_dir) -> Path:
     """A copy of the project after ``kedro run`` and ``kedro viz build``."""
-    project = tmp_path_factory.mktemp("viz") / "project"
-    project.mkdir()
-    shutil.copytree(PROJECT_ROOT / "conf", project / "conf")
-    for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(PROJECT_ROOT / name, project / name)
-    (project / "src").mkdir()
-    for layer in (PROJECT_ROOT / "data").iterdir():
-        (project / "data" / layer.name).mkdir(parents=True)
-    place_inputs(project, challenge_dir)
-
+    project = copy_project(tmp_path_factory.mktemp("viz") / "project", challenge_dir)
     run = run_kedro_cli(project, "run")
     assert run.returncode == 0, run.stderr
     return project
