@@ -14,7 +14,7 @@ KEDRO := $(VENV)/bin/kedro
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install data run test lint viz chromium clean
+.PHONY: install data run test lint viz viz-build docs-images chromium clean
 
 # uv lives in its own small environment so that syncing .venv never removes it.
 $(UV):
@@ -51,6 +51,15 @@ lint: install
 
 viz: data
 	$(KEDRO) viz run
+
+# A static kedro-viz site in build/, with the plots and table previews; open it
+# with any web server, e.g. `python -m http.server -d build -b 127.0.0.1`.
+viz-build: run
+	$(KEDRO) viz build --include-previews
+
+# Refreshes the screenshots and plots in docs/images/ from the browser test.
+docs-images: data chromium
+	SHAPE_DOCS_IMAGES=docs/images $(VENV)/bin/pytest -q tests/test_viz_browser.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS)

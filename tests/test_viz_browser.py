@@ -117,6 +117,13 @@ class TestStaticBuild:
         assert "Warning" not in output
         assert "ERROR" not in output
 
+    def test_site_carries_no_analytics(self, viz_site):
+        # With telemetry consent false (.telemetry), kedro-viz leaves out its
+        # Heap analytics snippet.
+        index = (viz_site / "index.html").read_text().lower()
+        assert "<script" in index
+        assert "heap" not in index
+
     def test_lists_the_three_pipelines_and_their_tags(self, main_response):
         pipeline_ids = [pipeline["id"] for pipeline in main_response["pipelines"]]
         tag_ids = {tag["id"] for tag in main_response["tags"]}
