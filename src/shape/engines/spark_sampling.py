@@ -1,8 +1,9 @@
 """The Spark engine's plot sample: a bounded pandas frame taken from Spark.
 
-This lives apart from ``spark_engine.py`` so that the reporting work and the
-Spark engine could be written side by side; ``spark_engine`` re-exports
-``sample_for_plots`` so that ``get_engine("sparkml").sample_for_plots`` works.
+It is the Spark engine's ``sample_for_plots`` (see ``Engine``), kept in a
+module of its own because it was written alongside the rest of the Spark
+engine; ``spark_engine`` imports it, so that
+``get_engine("sparkml").sample_for_plots`` finds it.
 """
 
 from __future__ import annotations

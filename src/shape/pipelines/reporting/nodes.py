@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -118,7 +119,9 @@ def plot_score_histogram(
     """Draws the histogram of anomaly scores, with the decision threshold.
 
     Inliers and anomalies are stacked in two colours; a dashed line marks the
-    threshold (0). Bin edges fall on the threshold, so no bar mixes classes.
+    threshold (0). One bin edge falls on the threshold, so a bar holds one class
+    only; the exception is a score of exactly 0, an anomaly in the first bar
+    right of the line.
 
     Args:
         plotted_predictions: Output of ``sample_predictions_for_plots``.
@@ -183,16 +186,7 @@ def plot_vibration_over_time(
     figure = _new_figure(height=1.0 + 1.8 * len(feature_columns))
     all_axes = figure.subplots(len(feature_columns), 1, sharex=True, squeeze=False)
     for axes, column in zip(all_axes[:, 0], feature_columns, strict=True):
-        values = ordered[column].to_numpy()
-        axes.plot(times, values, color=_INLIER_COLOUR, linewidth=0.8, label="reading")
-        axes.scatter(
-            times[is_anomaly],
-            values[is_anomaly],
-            s=18,
-            color=_ANOMALY_COLOUR,
-            zorder=3,
-            label="anomaly",
-        )
+        _draw_readings(axes, times, ordered[column].to_numpy(), is_anomaly)
         axes.set_ylabel(column)
     figure.legend(
         *all_axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=2
@@ -202,6 +196,20 @@ def plot_vibration_over_time(
         f"Vibration over time of {_sample_caption(len(ordered), scoring_metrics)}"
     )
     return figure
+
+
+def _draw_readings(
+    axes: Axes, times: np.ndarray, values: np.ndarray, is_anomaly: np.ndarray
+) -> None:
+    axes.plot(times, values, color=_INLIER_COLOUR, linewidth=0.8, label="reading")
+    axes.scatter(
+        times[is_anomaly],
+        values[is_anomaly],
+        s=18,
+        color=_ANOMALY_COLOUR,
+        zorder=3,
+        label="anomaly",
+    )
 
 
 def _new_figure(height: float) -> Figure:
