@@ -202,9 +202,14 @@ class TestInChromium:
         page = _chromium(tmp_path / "dom", f"{site_url}/{url}", "--dump-dom")
         _chromium(tmp_path / "shot", f"{site_url}/{url}", f"--screenshot={screenshot}")
 
-        assert "Anomaly Score Histogram" in page.stdout
-        assert "Validate Readings" in page.stdout
-        assert 'src="data:image/png;base64,iVBORw0KGgo' in page.stdout
+        (tmp_path / "dom.html").write_text(page.stdout)
+        expected = [
+            "Anomaly Score Histogram",
+            "Validate Readings",
+            'src="data:image/png;base64,iVBORw0KGgo',
+        ]
+        missing = [text for text in expected if text not in page.stdout]
+        assert not missing, f"{missing} not in the page; see {tmp_path / 'dom.html'}"
         _assert_is_a_drawn_png(screenshot, width=1600, height=1000)
         _assert_stayed_on_the_machine(tmp_path / "dom" / "net-log.json")
         _copy_to_docs(screenshot)
