@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -183,6 +184,37 @@ def _parse_step(name: str, body: Any, source: str) -> ChainStep:
 
     filled = {arg: rule.default for arg, rule in rules.items()} | dict(args)
     return ChainStep(name=name, transformer=transformer, args=filled)
+
+
+def count_features_out(steps: list[ChainStep], n_features_in: int) -> int:
+    """Number of features a chain produces, worked out from its spec alone.
+
+    Lets the model be checked against the chain before any data is read.
+
+    Args:
+        steps: The parsed chain spec.
+        n_features_in: Number of columns the first step reads.
+
+    Returns:
+        The width of the last step's output, as scikit-learn computes it.
+    """
+    width = n_features_in
+    for step in steps:
+        if step.transformer == "PolynomialFeatures":
+            width = _polynomial_width(width, **step.args)
+    return width
+
+
+def _polynomial_width(
+    width: int, degree: int, interaction_only: bool, include_bias: bool
+) -> int:
+    # One output per monomial of total degree 0..degree: products of distinct
+    # inputs when interaction_only, products with repetition otherwise.
+    if interaction_only:
+        terms = sum(math.comb(width, power) for power in range(degree + 1))
+    else:
+        terms = math.comb(width + degree, degree)
+    return terms if include_bias else terms - 1
 
 
 def read_jsonc_steps(path: str | Path) -> dict[str, Any]:

@@ -4,7 +4,9 @@ With the challenge files at hand (``../shared/data`` beside the project, or the
 folder named by ``SHAPE_CHALLENGE_DATA``) they are copied in. Without them, a
 synthetic stand-in is written: readings from ``shape.synthetic``, the same
 transform chain, and a ``OneClassSVM`` trained here on those readings, so that
-``kedro run`` works on any clone. Files already in place are left alone.
+``kedro run`` works on any clone; the stand-in model's SHA-256 is recorded in
+``conf/local/globals_synthetic.yml`` so that the run accepts it. Files already in
+place are left alone.
 
 Run as ``python -m shape.data_setup``.
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 from sklearn.svm import OneClassSVM
 
 from shape.chain import parse_chain_spec, read_jsonc_steps
+from shape.datasets.verified_pickle_dataset import file_sha256
 from shape.engines import sklearn_engine
 from shape.synthetic import FEATURE_COLUMNS, generate_readings
 
@@ -35,6 +38,10 @@ CHALLENGE_FILES = {
     "pipeline.jsonc": "data/01_raw/pipeline.jsonc",
     "expected_predictions.csv": "data/01_raw/expected_predictions.csv",
 }
+
+#: Where set-up records the synthetic model's SHA-256, which overrides the
+#: challenge model's hash in conf/base/globals.yml (see ``record_model_hash``).
+SYNTHETIC_GLOBALS = "conf/local/globals_synthetic.yml"
 
 #: The challenge's table also serves as the reference table of `fit_on: reference`.
 REFERENCE_PATH = "data/01_raw/reference_readings.parquet"
@@ -76,6 +83,8 @@ def place_inputs(project_root: Path, challenge_dir: Path) -> str:
         _copy_if_changed(
             challenge_dir / "dataset.parquet", project_root / REFERENCE_PATH
         )
+        # The challenge model's hash is the one in conf/base/globals.yml.
+        (project_root / SYNTHETIC_GLOBALS).unlink(missing_ok=True)
         logger.info("Challenge inputs from %s are in data/", challenge_dir)
         return "challenge"
 
@@ -119,6 +128,34 @@ def _write_synthetic_inputs(project_root: Path) -> None:
     model_path.parent.mkdir(parents=True, exist_ok=True)
     with model_path.open("wb") as stream:
         pickle.dump(model, stream)
+    record_model_hash(project_root, file_sha256(model_path))
+
+
+def record_model_hash(project_root: Path, sha256: str) -> Path:
+    """Writes the model hash the run must expect to ``SYNTHETIC_GLOBALS``.
+
+    Only set-up calls this, right after it pickles the stand-in model itself:
+    the hash then vouches for bytes this project wrote. A model obtained any
+    other way gets its hash from whoever provides it, never from the file.
+
+    Args:
+        project_root: Folder holding ``conf/``.
+        sha256: SHA-256 of the stand-in model's bytes.
+
+    Returns:
+        The path written.
+    """
+    path = project_root / SYNTHETIC_GLOBALS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Written by `python -m shape.data_setup` (make data) with the synthetic\n"
+        "# stand-in model it trained, because the challenge files were absent.\n"
+        "# Delete this file when the real model is placed in data/06_models/.\n"
+        f"model_sha256: {sha256}\n",
+        encoding="utf-8",
+    )
+    logger.info("Recorded the stand-in model's SHA-256 in %s", SYNTHETIC_GLOBALS)
+    return path
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,6 +7,7 @@ Each rule names the parameter, what it accepts, and where to change it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,9 @@ from shape.chain import ChainStep, parse_chain_spec
 from shape.engines import ENGINE_MODULES
 
 FIT_MODES = ("batch", "reference")
+
+#: What ``validate_readings`` does with rows holding a missing or non-finite value.
+INVALID_ROW_MODES = ("fail", "drop")
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,17 @@ PARAMETER_RULES: dict[str, ParamRule] = {
     ),
     "preprocessing.feature_columns": ParamRule(
         _is_column_list, "a non-empty list of distinct column names"
+    ),
+    "preprocessing.invalid_rows": ParamRule(
+        lambda v: v in INVALID_ROW_MODES, f"one of {list(INVALID_ROW_MODES)}"
+    ),
+    "modelling.model_sha256": ParamRule(
+        lambda v: isinstance(v, str) and re.fullmatch("[0-9a-f]{64}", v) is not None,
+        "the SHA-256 of the model file, 64 lower-case hexadecimal digits "
+        "(model_sha256 in conf/*/globals.yml)",
+    ),
+    "modelling.allow_sklearn_version_mismatch": ParamRule(
+        lambda v: isinstance(v, bool), "true or false"
     ),
     "reporting.max_plot_points": ParamRule(_is_count(0), "an integer of 0 or more"),
     "reporting.histogram_bins": ParamRule(_is_count(1), "an integer of 1 or more"),

@@ -18,8 +18,14 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # globals_*.yml lets `make data` record the synthetic model's hash in a file of
+    # its own (conf/local/globals_synthetic.yml) without editing the user's.
+    "config_patterns": {"globals": ["globals.yml", "globals_*.yml"]},
 }
 
-# kedro-mlflow registers its hook through a plugin entry point; it stays off until
-# the project configures a tracking store for it (conf/base/mlflow.yml).
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
+# Plugins register hooks through entry points. kedro-mlflow's stays off until the
+# project configures a tracking store for it (conf/base/mlflow.yml). kedro-viz's
+# records run events for its workflow view, but logs a warning on every partial
+# run (`--tags`, `--pipeline`) and writes .viz/ into the project; the lineage
+# view and `kedro viz build` do not need it.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-viz")

@@ -1,5 +1,15 @@
 """Datasets of this project, for what kedro-datasets does not cover."""
 
 from shape.datasets.fitted_chain_dataset import FittedChainDataset
+from shape.datasets.json_dataset import JSONDataset
+from shape.datasets.matplotlib_dataset import MatplotlibDataset
+from shape.datasets.parquet_dataset import ParquetDataset
+from shape.datasets.verified_pickle_dataset import VerifiedPickleDataset
 
-__all__ = ["FittedChainDataset"]
+__all__ = [
+    "FittedChainDataset",
+    "JSONDataset",
+    "MatplotlibDataset",
+    "ParquetDataset",
+    "VerifiedPickleDataset",
+]

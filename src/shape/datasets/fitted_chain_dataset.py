@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
 
 from shape.chain import FittedChain
+from shape.datasets.atomic import atomic_write
 
 
 class FittedChainDataset(AbstractDataset[FittedChain, FittedChain | None]):
@@ -63,17 +62,10 @@ class FittedChainDataset(AbstractDataset[FittedChain, FittedChain | None]):
             ) from exc
 
     def save(self, data: FittedChain) -> None:
-        path = Path(self._filepath)
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Write beside the target and rename, so a reader never sees half a file.
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        with atomic_write(self._filepath) as temporary:
+            with temporary.open("w", encoding="utf-8") as stream:
                 json.dump(data.to_dict(), stream, indent=1)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
 
     def _exists(self) -> bool:
         return Path(self._filepath).exists()

@@ -40,6 +40,24 @@ class ReadingsCheck(TypedDict):
     invalid_by_column: dict[str, int]
 
 
+#: Column of the rejected rows that says why each row was left out.
+REJECTED_REASON_COLUMN = "rejected_reason"
+
+
+class SplitReadings(TypedDict):
+    """Readings split by ``split_invalid_rows``.
+
+    Attributes:
+        valid: Rows whose feature values are all finite; same columns as the
+            input.
+        rejected: The other rows: the input columns plus ``rejected_reason``
+            (str), such as ``"missing or non-finite: vibration_x, vibration_z"``.
+    """
+
+    valid: Any
+    rejected: Any
+
+
 class Engine(Protocol):
     """The functions every engine module provides."""
 
@@ -50,6 +68,10 @@ class Engine(Protocol):
     def check_readings(
         self, readings: Any, feature_columns: list[str]
     ) -> ReadingsCheck: ...
+
+    def split_invalid_rows(
+        self, readings: Any, feature_columns: list[str]
+    ) -> SplitReadings: ...
 
     def fit_chain(
         self, readings: Any, steps: list[ChainStep], feature_columns: list[str]

@@ -21,7 +21,13 @@ from sklearn.preprocessing import (
 )
 
 from shape.chain import ChainStep, FittedChain, FittedStep
-from shape.engines import PredictionCounts, ReadingsCheck, feature_names
+from shape.engines import (
+    REJECTED_REASON_COLUMN,
+    PredictionCounts,
+    ReadingsCheck,
+    SplitReadings,
+    feature_names,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,24 +50,27 @@ def select_readings(
 
     Returns:
         A new frame with ``time_column`` then ``feature_columns``, the features
-        as float64.
+        as float64; missing values of nullable dtypes (``Int64``) become NaN.
 
     Raises:
-        TypeError: When a feature column is not numeric; names the column and
-            its dtype.
+        TypeError: When a feature column is neither float nor integer (text,
+            booleans, dates, complex numbers); names the column and its dtype.
     """
     for column in feature_columns:
         dtype = readings[column].dtype
-        if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(
-            dtype
+        if not (
+            pd.api.types.is_float_dtype(dtype) or pd.api.types.is_integer_dtype(dtype)
         ):
             raise TypeError(
                 f"Column '{column}' must hold numbers (float or integer); "
                 f"found dtype {dtype}."
             )
 
-    selected = readings[[time_column, *feature_columns]].copy()
-    selected[feature_columns] = selected[feature_columns].astype("float64")
+    selected = readings[[time_column]].copy()
+    for column in feature_columns:
+        # Nullable dtypes (Int64, Float64) turn their missing values into NaN,
+        # which the row checks then count as invalid.
+        selected[column] = readings[column].to_numpy(dtype="float64", na_value=np.nan)
     return selected.reset_index(drop=True)
 
 
@@ -85,6 +94,36 @@ def check_readings(readings: pd.DataFrame, feature_columns: list[str]) -> Readin
             for column, count in zip(feature_columns, per_column, strict=True)
             if count
         },
+    )
+
+
+def split_invalid_rows(
+    readings: pd.DataFrame, feature_columns: list[str]
+) -> SplitReadings:
+    """Separates rows with a missing or non-finite feature value from the rest.
+
+    Args:
+        readings: Output of ``select_readings``.
+        feature_columns: Columns that must hold finite numbers.
+
+    Returns:
+        ``valid``: the rows with only finite values, index reset; ``rejected``:
+        the other rows with ``rejected_reason`` naming their invalid columns.
+    """
+    invalid = ~np.isfinite(readings[feature_columns].to_numpy(dtype="float64"))
+    invalid_rows = invalid.any(axis=1)
+
+    rejected = readings[invalid_rows].reset_index(drop=True)
+    names = np.array(feature_columns, dtype=object)
+    rejected[REJECTED_REASON_COLUMN] = pd.Series(
+        [
+            "missing or non-finite: " + ", ".join(names[row])
+            for row in invalid[invalid_rows]
+        ],
+        dtype="object",
+    )
+    return SplitReadings(
+        valid=readings[~invalid_rows].reset_index(drop=True), rejected=rejected
     )
 
 

@@ -30,11 +30,3 @@ def predictions() -> pd.DataFrame:
 @pytest.fixture
 def reporting_params() -> dict:
     return {"max_plot_points": 5000, "histogram_bins": 10}
-
-
-@pytest.fixture
-def preprocessing_params() -> dict:
-    return {
-        "time_column": "time",
-        "feature_columns": ["vibration_x", "vibration_y", "vibration_z"],
-    }

@@ -22,6 +22,9 @@ def test_reporting_pipeline_draws_both_plots_from_the_metrics(
     catalog = DataCatalog(
         {
             "predictions": MemoryDataset(predictions),
+            "readings_check": MemoryDataset(
+                {"rows": len(predictions), "invalid_rows": 0, "invalid_by_column": {}}
+            ),
             "fitted_chain": MemoryDataset(chain),
             "stage_durations": MemoryDataset({}),
             "params:engine": MemoryDataset("sklearn"),

@@ -5,19 +5,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from shape.chain import FittedChain
+from shape.chain import FittedChain, count_features_out, parse_chain_spec
 from shape.engines import get_engine
 
 logger = logging.getLogger(__name__)
 
 
-def check_model(anomaly_model: Any, fitted_chain: FittedChain) -> Any:
-    """Checks the anomaly model can score what the chain produces.
+def check_model(anomaly_model: Any, preprocessing: dict[str, Any]) -> Any:
+    """Checks the anomaly model can score what the chain spec produces.
+
+    The node reads no data, only the model and the parameters, so a wrong model
+    stops the run before anything is written.
 
     Args:
         anomaly_model: The fitted estimator loaded from the catalog, such as the
             challenge's ``OneClassSVM``.
-        fitted_chain: Output of ``fit_chain``.
+        preprocessing: The ``preprocessing`` parameters; reads ``chain`` and
+            ``feature_columns``.
 
     Returns:
         ``anomaly_model`` itself, now known to fit the chain.
@@ -39,12 +43,14 @@ def check_model(anomaly_model: Any, fitted_chain: FittedChain) -> Any:
             "detector such as OneClassSVM."
         )
 
+    steps = parse_chain_spec(preprocessing["chain"])
+    produced = count_features_out(steps, len(preprocessing["feature_columns"]))
     expected = getattr(anomaly_model, "n_features_in_", None)
-    if expected != fitted_chain.n_features_out:
+    if expected != produced:
         raise ValueError(
             f"The anomaly model expects {expected} input features but the chain "
-            f"produces {fitted_chain.n_features_out} (steps "
-            f"{[step.name for step in fitted_chain.steps]})."
+            f"produces {produced} (steps {[step.name for step in steps]} on "
+            f"{len(preprocessing['feature_columns'])} columns)."
         )
 
     logger.info(

@@ -13,7 +13,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=check_model,
-                inputs=["anomaly_model", "fitted_chain"],
+                inputs=["anomaly_model", "params:preprocessing"],
                 outputs="scoring_model",
                 name="check_model",
             ),

@@ -7,65 +7,111 @@ engine (``shape.engines``), so the node graph is the same for pandas and Spark.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypedDict
 
 from shape.chain import FittedChain, check_chain_matches_spec, parse_chain_spec
-from shape.engines import get_engine
+from shape.engines import ReadingsCheck, get_engine
 
 logger = logging.getLogger(__name__)
 
 
+class ValidatedReadings(TypedDict):
+    """The outputs of ``validate_readings``, one per catalog entry."""
+
+    clean_readings: Any
+    rejected_readings: Any
+    readings_check: ReadingsCheck
+
+
 def validate_readings(
     raw_readings: Any, preprocessing: dict[str, Any], engine: str
-) -> Any:
+) -> ValidatedReadings:
     """Keeps the columns the chain needs and checks every value is usable.
 
     Args:
         raw_readings: The table to score, one row per sensor reading: a pandas
             frame for the ``sklearn`` engine, a Spark frame for ``sparkml``.
             Must hold ``preprocessing.time_column`` and every column of
-            ``preprocessing.feature_columns``; other columns are dropped.
-        preprocessing: The ``preprocessing`` parameters; reads ``time_column``
-            and ``feature_columns``.
+            ``preprocessing.feature_columns`` (float or integer); other columns
+            are dropped.
+        preprocessing: The ``preprocessing`` parameters; reads ``time_column``,
+            ``feature_columns`` and ``invalid_rows`` (``fail``, the default, or
+            ``drop``).
         engine: The ``engine`` parameter.
 
     Returns:
-        A new frame of the time column then the feature columns, the features
-        cast to float64.
+        ``clean_readings``: the time column then the feature columns, cast to
+        float64, rows with a missing or non-finite value left out;
+        ``rejected_readings``: those left-out rows, with ``rejected_reason``
+        (empty unless ``invalid_rows`` is ``drop``); ``readings_check``: the
+        row counts.
 
     Raises:
         KeyError: When a required column is missing; lists the missing and the
             present columns.
-        TypeError: When a feature column is not numeric.
-        ValueError: When the table has no rows, or some rows hold a missing or
-            non-finite feature value (the message gives the count per column).
+        TypeError: When a feature column is not numeric; names it and its dtype.
+        ValueError: When a required column appears twice, the table has no
+            rows, every row is invalid, or some rows are invalid and
+            ``invalid_rows`` is ``fail`` (the message gives the count of rows
+            and of invalid values per column).
     """
     time_column = preprocessing["time_column"]
     feature_columns = list(preprocessing["feature_columns"])
+    mode = preprocessing.get("invalid_rows", "fail")
     _check_columns_present(list(raw_readings.columns), [time_column, *feature_columns])
 
     backend = get_engine(engine)
     readings = backend.select_readings(raw_readings, time_column, feature_columns)
     check = backend.check_readings(readings, feature_columns)
-    if check["rows"] == 0:
-        raise ValueError("The readings table has no rows; there is nothing to score.")
-    if check["invalid_rows"]:
-        raise ValueError(
-            f"{check['invalid_rows']} of {check['rows']} rows have a missing or "
-            "non-finite value; invalid values per column: "
-            f"{check['invalid_by_column']}."
-        )
+    _check_rows(check, mode)
+    split = backend.split_invalid_rows(readings, feature_columns)
 
-    logger.info("Validated %d readings with columns %s", check["rows"], feature_columns)
-    return readings
+    logger.info(
+        "Validated %d readings with columns %s; %d rows rejected",
+        check["rows"] - check["invalid_rows"],
+        feature_columns,
+        check["invalid_rows"],
+    )
+    return ValidatedReadings(
+        clean_readings=split["valid"],
+        rejected_readings=split["rejected"],
+        readings_check=check,
+    )
 
 
-def _check_columns_present(present: list[str], required: list[str]) -> None:
+def _check_columns_present(present: list[Any], required: list[str]) -> None:
     missing = [column for column in required if column not in present]
     if missing:
         raise KeyError(
             f"The readings table lacks required column(s) {missing}; it has {present}."
         )
+    repeated = sorted({column for column in required if present.count(column) > 1})
+    if repeated:
+        raise ValueError(
+            f"The readings table has column(s) {repeated} more than once; "
+            "expected each column once."
+        )
+
+
+def _check_rows(check: ReadingsCheck, mode: str) -> None:
+    if check["rows"] == 0:
+        raise ValueError("The readings table has no rows; there is nothing to score.")
+    if not check["invalid_rows"]:
+        return
+
+    counts = (
+        f"{check['invalid_rows']} of {check['rows']} rows have a missing or "
+        f"non-finite feature value; invalid values per column: "
+        f"{check['invalid_by_column']}."
+    )
+    if mode != "drop":
+        raise ValueError(
+            f"{counts} Fix the input, or score the other rows with "
+            "--params=preprocessing.invalid_rows=drop."
+        )
+    if check["invalid_rows"] == check["rows"]:
+        raise ValueError(f"{counts} With every row invalid there is nothing to score.")
+    logger.warning("%s They are written to rejected_readings.", counts)
 
 
 def fit_chain(

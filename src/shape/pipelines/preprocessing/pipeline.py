@@ -19,7 +19,11 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=validate_readings,
                 inputs=["raw_readings", "params:preprocessing", "params:engine"],
-                outputs="clean_readings",
+                outputs={
+                    "clean_readings": "clean_readings",
+                    "rejected_readings": "rejected_readings",
+                    "readings_check": "readings_check",
+                },
                 name="validate_readings",
             ),
             Node(
@@ -52,7 +56,11 @@ def create_fit_reference_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=validate_readings,
                 inputs=["reference_readings", "params:preprocessing", "params:engine"],
-                outputs="clean_reference_readings",
+                outputs={
+                    "clean_readings": "clean_reference_readings",
+                    "rejected_readings": "rejected_reference_readings",
+                    "readings_check": "reference_readings_check",
+                },
                 name="validate_reference_readings",
             ),
             Node(

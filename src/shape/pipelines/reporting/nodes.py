@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from shape.chain import FittedChain
-from shape.engines import get_engine
+from shape.engines import ReadingsCheck, get_engine
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class ScoringMetrics(TypedDict):
     engine: str
     fit_on: str
     rows: int
+    rows_rejected: int
     features_in: int
     features_out: int
     anomalies: int
@@ -43,8 +44,9 @@ class ScoringMetrics(TypedDict):
     stage_durations_s: dict[str, float]
 
 
-def compute_metrics(
+def compute_metrics(  # noqa: PLR0917 - Kedro passes node inputs by position
     predictions: Any,
+    readings_check: ReadingsCheck,
     fitted_chain: FittedChain,
     stage_durations: dict[str, float],
     engine: str,
@@ -55,6 +57,8 @@ def compute_metrics(
     Args:
         predictions: Output of ``score_readings``, with a ``prediction`` column
             of 1 (inlier) and -1 (anomaly).
+        readings_check: Row counts from ``validate_readings``; gives the rows
+            left out (``invalid_rows: drop``).
         fitted_chain: The chain that produced the model input.
         stage_durations: Wall-clock seconds per pipeline that ran in this run
             (preprocessing, modelling), measured by ``shape.hooks.timing``.
@@ -62,7 +66,9 @@ def compute_metrics(
         fit_on: The ``fit_on`` parameter.
 
     Returns:
-        The metrics; ``anomaly_rate`` is anomalies over rows (0 for no rows).
+        The metrics; ``rows`` counts scored rows, ``rows_rejected`` the rows
+        left out as invalid, ``anomaly_rate`` is anomalies over scored rows (0
+        for no rows).
     """
     counts = get_engine(engine).count_predictions(predictions)
     rate = counts["anomalies"] / counts["rows"] if counts["rows"] else 0.0
@@ -77,6 +83,7 @@ def compute_metrics(
         engine=engine,
         fit_on=fit_on,
         rows=counts["rows"],
+        rows_rejected=readings_check["invalid_rows"],
         features_in=len(fitted_chain.feature_columns),
         features_out=fitted_chain.n_features_out,
         anomalies=counts["anomalies"],

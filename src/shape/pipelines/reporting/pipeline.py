@@ -20,6 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=compute_metrics,
                 inputs=[
                     "predictions",
+                    "readings_check",
                     "fitted_chain",
                     "stage_durations",
                     "params:engine",
