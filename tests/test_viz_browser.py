@@ -63,10 +63,14 @@ CHROMIUM_FLAGS = (
 
 @pytest.fixture(scope="module")
 def viz_project(tmp_path_factory, challenge_dir) -> Path:
-    """A copy of the project after ``kedro run`` on the challenge data."""
+    """A copy of the project after both pipelines ran on the challenge data.
+
+    ``fit_reference`` runs too, so that every file dataset has a file to preview.
+    """
     project = copy_project(tmp_path_factory.mktemp("viz") / "project", challenge_dir)
-    run = run_kedro_cli(project, "run")
-    assert run.returncode == 0, run.stderr
+    for args in (("run", "--pipeline=fit_reference"), ("run",)):
+        run = run_kedro_cli(project, *args)
+        assert run.returncode == 0, run.stderr
     return project
 
 
