@@ -14,7 +14,7 @@ KEDRO := $(VENV)/bin/kedro
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install data run test lint viz viz-build docs-images chromium clean
+.PHONY: install data java run test lint viz viz-build docs-images chromium clean
 
 # uv lives in its own small environment so that syncing .venv never removes it.
 $(UV):
@@ -31,10 +31,16 @@ install: $(VENV)/.synced
 data: install
 	$(VENV)/bin/python -m shape.data_setup
 
+# `engine: sparkml` and its tests need a Java runtime (pyspark 4 runs on Java 17
+# or later); a CI machine without one gets Debian's, which needs root.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+
 run: data
 	$(KEDRO) run
 
-test: data chromium
+test: data java chromium
 	$(VENV)/bin/pytest
 
 # The kedro-viz browser test drives Debian's headless Chromium. Installing it

@@ -21,6 +21,9 @@ from kedro.framework.startup import bootstrap_project
 
 from shape.data_setup import default_challenge_dir, place_inputs
 
+# Fixtures that start real servers for the tests that need them.
+pytest_plugins = ("tests.postgres",)
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHALLENGE_FILES = (
     "dataset.parquet",

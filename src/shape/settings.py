@@ -3,6 +3,8 @@
 from kedro.config import OmegaConfigLoader
 
 from shape.hooks.checks import ParameterCheckHook
+from shape.hooks.run_context import RunContextHook
+from shape.hooks.spark import SparkSessionHook
 from shape.hooks.timing import StageTimingHook
 from shape.warning_filters import load_plugins_quietly
 
@@ -12,15 +14,30 @@ from shape.warning_filters import load_plugins_quietly
 # hooks, so running it here too keeps their output just as clean.
 load_plugins_quietly()
 
-HOOKS = (ParameterCheckHook(), StageTimingHook())
+HOOKS = (ParameterCheckHook(), StageTimingHook(), RunContextHook(), SparkSessionHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    # globals_*.yml lets `make data` record the synthetic model's hash in a file of
-    # its own (conf/local/globals_synthetic.yml) without editing the user's.
-    "config_patterns": {"globals": ["globals.yml", "globals_*.yml"]},
+    "config_patterns": {
+        # globals_*.yml lets `make data` record the synthetic model's hash in a
+        # file of its own (conf/local/globals_synthetic.yml), not in the user's.
+        "globals": ["globals.yml", "globals_*.yml"],
+        # conf/<env>/spark.yml: the Spark session of `engine: sparkml` runs.
+        "spark": ["spark*", "spark*/**"],
+        # connections*.yml files are read as credentials too (Kedro resolves
+        # ${oc.env:...} in credentials only). conf/base/connections.yml holds no
+        # secret, only the name of the environment variable that does, so it is
+        # committed; real secrets stay in conf/local/credentials.yml or the
+        # environment. See docs/database.md.
+        "credentials": [
+            "credentials*",
+            "credentials*/**",
+            "**/credentials*",
+            "connections*",
+        ],
+    },
 }
 
 # Plugins register hooks through entry points. kedro-mlflow's stays off until the

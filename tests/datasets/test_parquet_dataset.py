@@ -108,13 +108,6 @@ def test_folder_of_parquet_files_loads_as_one_table(tmp_path, readings):
     )
 
 
-def test_saving_over_a_folder_is_refused(tmp_path, readings):
-    folder = tmp_path / "out.parquet"
-    folder.mkdir()
-    with pytest.raises(DatasetError, match="it is a folder"):
-        ParquetDataset(filepath=str(folder)).save(readings)
-
-
 def test_failed_save_keeps_previous_file(parquet_file):
     before = parquet_file.read_bytes()
     # pyarrow cannot store a column mixing floats and arbitrary objects.

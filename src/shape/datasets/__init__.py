@@ -4,6 +4,7 @@ from shape.datasets.fitted_chain_dataset import FittedChainDataset
 from shape.datasets.json_dataset import JSONDataset
 from shape.datasets.matplotlib_dataset import MatplotlibDataset
 from shape.datasets.parquet_dataset import ParquetDataset
+from shape.datasets.scoring_run_dataset import ScoringRunDataset
 from shape.datasets.verified_pickle_dataset import VerifiedPickleDataset
 
 __all__ = [
@@ -11,5 +12,6 @@ __all__ = [
     "JSONDataset",
     "MatplotlibDataset",
     "ParquetDataset",
+    "ScoringRunDataset",
     "VerifiedPickleDataset",
 ]

@@ -131,11 +131,27 @@ class ParquetDataset(_KedroParquetDataset):
             return
 
         save_path = Path(get_filepath_str(self._get_save_path(), self._protocol))
-        if save_path.is_dir():
+        # The Spark engine writes the same catalog entries as folders of part
+        # files; such a folder is replaced, so that switching engines works.
+        # Any other folder may be someone's data and is refused.
+        if save_path.is_dir() and not _written_by_spark(save_path):
             raise DatasetError(
-                f"Cannot save a pandas table to '{save_path}': it is a folder. "
-                "Delete it or change the catalog entry's filepath."
+                f"Cannot save a pandas table to '{save_path}': it is a folder "
+                "holding more than Spark's part files. Delete it or change the "
+                "catalog entry's filepath."
             )
         with atomic_write(save_path) as temporary:
             data.to_parquet(temporary, **self._save_args)
         self._invalidate_cache()
+
+
+def _written_by_spark(folder: Path) -> bool:
+    """True when ``folder`` holds only what a Spark Parquet write leaves."""
+    return all(
+        entry.is_file()
+        and (
+            entry.name.startswith(("part-", "_SUCCESS", "_committed_", "_started_"))
+            or entry.name.endswith(".crc")
+        )
+        for entry in folder.iterdir()
+    )

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
+
+import pandas as pd
 
 from shape.chain import ChainStep, FittedChain
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 #: Engine names accepted by the ``engine`` parameter, and their modules.
 ENGINE_MODULES = {
@@ -84,6 +83,14 @@ class Engine(Protocol):
     ) -> Any: ...
 
     def count_predictions(self, predictions: Any) -> PredictionCounts: ...
+
+    def select_anomalies(
+        self,
+        predictions: Any,
+        time_column: str,
+        feature_columns: list[str],
+        first_row: int = 0,
+    ) -> pd.DataFrame: ...
 
     def sample_for_plots(self, predictions: Any, max_inliers: int) -> pd.DataFrame: ...
 

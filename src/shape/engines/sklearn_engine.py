@@ -301,6 +301,45 @@ def count_predictions(predictions: pd.DataFrame) -> PredictionCounts:
     )
 
 
+def select_anomalies(
+    predictions: pd.DataFrame,
+    time_column: str,
+    feature_columns: list[str],
+    first_row: int = 0,
+) -> pd.DataFrame:
+    """Keeps the anomalous rows of a predictions frame, for the database.
+
+    Works on one frame at a time, so a table scored in batches can be handled
+    batch by batch with ``first_row`` set to the batch's offset.
+
+    Args:
+        predictions: Output of ``score_features``: ``time_column``,
+            ``feature_columns``, ``prediction`` and ``anomaly_score``, one row
+            per reading, in table order.
+        time_column: Name of the time column (``preprocessing.time_column``).
+        feature_columns: Names of the input feature columns.
+        first_row: Position of the frame's first row in the whole table.
+
+    Returns:
+        A new frame, one row per anomaly (``prediction == -1``):
+        ``row_number`` (int64, position in the whole table), ``time``,
+        ``feature_columns`` and ``anomaly_score``, all float64.
+    """
+    is_anomaly = (predictions["prediction"] == -1).to_numpy()
+    rows = predictions.loc[is_anomaly, [time_column, *feature_columns]]
+
+    anomalies = pd.DataFrame(
+        {"row_number": np.flatnonzero(is_anomaly).astype("int64") + first_row}
+    )
+    anomalies["time"] = rows[time_column].to_numpy(dtype="float64")
+    for column in feature_columns:
+        anomalies[column] = rows[column].to_numpy(dtype="float64")
+    anomalies["anomaly_score"] = predictions.loc[is_anomaly, "anomaly_score"].to_numpy(
+        dtype="float64"
+    )
+    return anomalies
+
+
 def sample_for_plots(predictions: pd.DataFrame, max_inliers: int) -> pd.DataFrame:
     """Keeps every anomaly and at most ``max_inliers`` inliers, for plotting.
 

@@ -1,4 +1,4 @@
-"""Nodes of the reporting pipeline: summarise a scoring run in metrics and plots.
+"""Nodes of the reporting pipeline: summarise a scoring run, record it, plot it.
 
 The plots are drawn from ``plotted_predictions``, a bounded pandas sample of the
 predictions (every anomaly and at most ``reporting.max_plot_points`` inliers),
@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from shape.chain import FittedChain
 from shape.engines import ReadingsCheck, get_engine
+from shape.run_record import STATUS_SUCCEEDED, RunContext, RunSummary, ScoringRun
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,64 @@ def compute_metrics(  # noqa: PLR0917 - Kedro passes node inputs by position
             stage: round(seconds, 6) for stage, seconds in stage_durations.items()
         },
     )
+
+
+def build_run_record(
+    predictions: Any,
+    scoring_metrics: ScoringMetrics,
+    run_context: RunContext,
+    parameters: dict[str, Any],
+) -> ScoringRun:
+    """Builds the database record of the run: its summary and its anomalies.
+
+    Args:
+        predictions: Output of ``score_readings``: the reading columns,
+            ``prediction`` and ``anomaly_score``, one row per reading.
+        scoring_metrics: Output of ``compute_metrics``; gives the row and
+            anomaly counts.
+        run_context: Run id, start and finish times and MLflow run id,
+            supplied by ``shape.hooks.run_context.RunContextHook``.
+        parameters: All parameters of the run; ``engine``, ``fit_on``,
+            ``input_path``, ``modelling.model_sha256`` (the hash the model
+            file was verified against when loaded) and
+            ``preprocessing.time_column`` / ``feature_columns`` are read, and
+            all are kept in the summary.
+
+    Returns:
+        The summary (status ``succeeded``) and one row per anomaly:
+        ``row_number``, ``time``, the feature columns and ``anomaly_score``.
+
+    Raises:
+        ValueError: When ``run_context`` is empty, that is when the hook is not
+            registered in ``settings.HOOKS``.
+    """
+    if not run_context:
+        raise ValueError(
+            "Input 'run_context' is empty; shape.hooks.run_context.RunContextHook "
+            "fills it and must be registered in settings.HOOKS."
+        )
+    preprocessing = parameters["preprocessing"]
+    anomalies = get_engine(parameters["engine"]).select_anomalies(
+        predictions, preprocessing["time_column"], preprocessing["feature_columns"]
+    )
+
+    summary = RunSummary(
+        run_id=run_context["run_id"],
+        started_at=run_context["started_at"],
+        finished_at=run_context["finished_at"],
+        status=STATUS_SUCCEEDED,
+        engine=parameters["engine"],
+        fit_on=parameters["fit_on"],
+        input_path=parameters["input_path"],
+        model_sha256=parameters["modelling"]["model_sha256"],
+        rows=scoring_metrics["rows"],
+        anomalies=scoring_metrics["anomalies"],
+        anomaly_rate=scoring_metrics["anomaly_rate"],
+        mlflow_run_id=run_context["mlflow_run_id"],
+        parameters=dict(parameters),
+    )
+    logger.info("Run %s: %d anomalies to record", summary["run_id"], len(anomalies))
+    return ScoringRun(summary=summary, anomalies=anomalies)
 
 
 def sample_predictions_for_plots(

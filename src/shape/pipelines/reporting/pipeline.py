@@ -1,10 +1,11 @@
-"""The reporting pipeline: metrics and plots of the scoring run."""
+"""The reporting pipeline: metrics, the database record and plots of the run."""
 
 from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
 from shape.pipelines.reporting.nodes import (
+    build_run_record,
     compute_metrics,
     plot_score_histogram,
     plot_vibration_over_time,
@@ -13,7 +14,12 @@ from shape.pipelines.reporting.nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Summarises the predictions as metrics, and plots scores and readings."""
+    """Summarises the predictions as metrics, records the run and plots it.
+
+    ``build_run_record`` takes ``predictions`` as input, so the run's Parquet
+    predictions are saved before the database is contacted: a database that is
+    down fails the run without losing them.
+    """
     return Pipeline(
         [
             Node(
@@ -28,6 +34,17 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs="scoring_metrics",
                 name="compute_metrics",
+            ),
+            Node(
+                func=build_run_record,
+                inputs=[
+                    "predictions",
+                    "scoring_metrics",
+                    "run_context",
+                    "parameters",
+                ],
+                outputs="scoring_run",
+                name="build_run_record",
             ),
             Node(
                 func=sample_predictions_for_plots,

@@ -1,0 +1,135 @@
+"""``SparkSessionHook`` gives ``engine: sparkml`` runs one Spark session.
+
+The session is built from the ``spark`` configuration (``conf/base/spark.yml``,
+overridden per environment, e.g. ``conf/cluster/spark.yml``) just before the
+first node runs, and stopped when the run ends, whether it succeeds or fails.
+Runs with another engine read no Spark configuration and start no JVM.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from kedro.config import MissingConfigException
+from kedro.framework.hooks import hook_impl
+
+if TYPE_CHECKING:
+    from kedro.framework.context import KedroContext
+    from pyspark.sql import SparkSession
+
+logger = logging.getLogger(__name__)
+
+#: The ``engine`` parameter value that needs Spark.
+SPARK_ENGINE = "sparkml"
+
+#: Spark property naming the executors' Python; exported as PYSPARK_PYTHON.
+PYTHON_PROPERTY = "spark.pyspark.python"
+
+
+class SparkSessionHook:
+    """Starts the Spark session of a ``sparkml`` run and stops it at the end.
+
+    A session that is already active when the run starts (a notebook's, or a
+    test's) is used as it is and left running: this hook stops only the
+    session it started.
+    """
+
+    def __init__(self) -> None:
+        self._spark_conf: dict[str, str] | None = None
+        self._session: SparkSession | None = None
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        """Reads the Spark configuration when the run's engine is ``sparkml``."""
+        self._spark_conf = None
+        if context.params.get("engine") == SPARK_ENGINE:
+            self._spark_conf = _read_spark_conf(context.config_loader)
+
+    # Last of the before_pipeline_run hooks, so that no JVM starts for a run
+    # that the parameter check refuses.
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self) -> None:
+        """Starts the session, unless one is active already."""
+        if self._spark_conf is not None and self._session is None:
+            self._session = start_session(self._spark_conf)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        """Stops the session this hook started."""
+        self._stop()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        """Stops the session this hook started."""
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._session is not None:
+            self._session.stop()
+            logger.info("Stopped the Spark session")
+            self._session = None
+
+
+def _read_spark_conf(config_loader: Any) -> dict[str, str]:
+    try:
+        config = config_loader["spark"]
+    except MissingConfigException as exc:
+        raise MissingConfigException(
+            "Parameter 'engine' is 'sparkml' but no Spark configuration was "
+            "found; expected conf/base/spark.yml (or spark.yml in the run's "
+            "environment) with at least `spark.master`."
+        ) from exc
+    return {str(key): _spark_value(value) for key, value in config.items()}
+
+
+def _spark_value(value: Any) -> str:
+    # YAML's true/false arrive as Python booleans; Spark expects lower case.
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def start_session(spark_conf: dict[str, str]) -> SparkSession | None:
+    """Builds a Spark session from Spark properties.
+
+    Args:
+        spark_conf: Spark property names and values, such as ``spark.master``.
+            ``spark.pyspark.python`` (the executors' Python) defaults to
+            ``PYSPARK_PYTHON`` when set, else to the interpreter running this
+            code; it is exported as ``PYSPARK_PYTHON``, which is where PySpark
+            reads it from.
+
+    Returns:
+        The new session, or None when a session was already active; that one is
+        left as it is.
+    """
+    from pyspark.sql import SparkSession  # noqa: PLC0415 (no JVM for sklearn)
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        logger.info(
+            "Using the Spark session already active (master %s); "
+            "the spark configuration is not applied",
+            active.sparkContext.master,
+        )
+        return None
+
+    conf = dict(spark_conf)
+    python = conf.get(PYTHON_PROPERTY) or os.environ.get("PYSPARK_PYTHON")
+    conf[PYTHON_PROPERTY] = python or sys.executable
+    os.environ["PYSPARK_PYTHON"] = conf[PYTHON_PROPERTY]
+
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    logger.info(
+        "Started Spark %s session '%s' on %s",
+        session.version,
+        session.sparkContext.appName,
+        session.sparkContext.master,
+    )
+    return session
