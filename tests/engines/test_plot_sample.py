@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from pyspark.sql import SparkSession
 
 from shape.engines import sklearn_engine, spark_sampling
 
@@ -22,21 +21,6 @@ def _predictions(rows: int, anomalies: int, seed: int = 3) -> pd.DataFrame:
             "anomaly_score": scores,
         }
     )
-
-
-@pytest.fixture(scope="module")
-def spark():
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("shape-plot-sample-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
 
 
 @pytest.mark.parametrize(
