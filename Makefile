@@ -14,7 +14,7 @@ KEDRO := $(VENV)/bin/kedro
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install data java run test lint viz clean
+.PHONY: install data java run test lint viz viz-build docs-images chromium clean
 
 # uv lives in its own small environment so that syncing .venv never removes it.
 $(UV):
@@ -40,8 +40,16 @@ java:
 run: data
 	$(KEDRO) run
 
-test: data java
+test: data java chromium
 	$(VENV)/bin/pytest
+
+# The kedro-viz browser test drives Debian's headless Chromium. Installing it
+# needs root and Debian's package registry; when it is present this does nothing.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  apt-get -o DPkg::Lock::Timeout=600 update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+	    install -y --no-install-recommends chromium fonts-liberation; }
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
@@ -49,6 +57,15 @@ lint: install
 
 viz: data
 	$(KEDRO) viz run
+
+# A static kedro-viz site in build/, with the plots and table previews; open it
+# with any web server, e.g. `python -m http.server -d build -b 127.0.0.1`.
+viz-build: run
+	$(KEDRO) viz build --include-previews
+
+# Refreshes the screenshots and plots in docs/images/ from the browser test.
+docs-images: data chromium
+	SHAPE_DOCS_IMAGES=docs/images $(VENV)/bin/pytest -q tests/test_viz_browser.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS)

@@ -138,3 +138,19 @@ def run_kedro_cli(
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+def copy_project(project: Path, challenge_dir: Path) -> Path:
+    """Writes what ``kedro_project`` sets up into ``project``, without a chdir.
+
+    For module-scoped fixtures, which cannot use ``kedro_project``.
+    """
+    project.mkdir(parents=True)
+    shutil.copytree(PROJECT_ROOT / "conf", project / "conf")
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(PROJECT_ROOT / name, project / name)
+    (project / "src").mkdir()
+    for layer in (PROJECT_ROOT / "data").iterdir():
+        (project / "data" / layer.name).mkdir(parents=True)
+    place_inputs(project, challenge_dir)
+    return project

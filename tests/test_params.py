@@ -18,6 +18,9 @@ def parameters() -> dict:
     preprocessing = yaml.safe_load(
         (PROJECT_ROOT / "conf/base/parameters_preprocessing.yml").read_text()
     )
+    reporting = yaml.safe_load(
+        (PROJECT_ROOT / "conf/base/parameters_reporting.yml").read_text()
+    )
     return {
         "engine": "sklearn",
         "fit_on": "batch",
@@ -27,6 +30,7 @@ def parameters() -> dict:
             "allow_sklearn_version_mismatch": False,
         },
         **preprocessing,
+        **reporting,
     }
 
 

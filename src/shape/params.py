@@ -43,6 +43,10 @@ def _is_column_list(value: Any) -> bool:
     )
 
 
+def _is_count(minimum: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+
+
 #: Top-level parameters and their rules. Nested keys use dotted names, as on the
 #: command line (``--params=preprocessing.time_column=ts``).
 PARAMETER_RULES: dict[str, ParamRule] = {
@@ -74,6 +78,8 @@ PARAMETER_RULES: dict[str, ParamRule] = {
         lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
         "a non-negative integer",
     ),
+    "reporting.max_plot_points": ParamRule(_is_count(0), "an integer of 0 or more"),
+    "reporting.histogram_bins": ParamRule(_is_count(1), "an integer of 1 or more"),
 }
 
 

@@ -9,6 +9,13 @@ from shape.hooks.mlflow_tracking import MlflowTrackingHook
 from shape.hooks.run_context import RunContextHook
 from shape.hooks.spark import SparkSessionHook
 from shape.hooks.timing import StageTimingHook
+from shape.warning_filters import load_plugins_quietly
+
+# The `kedro` command runs this early through its `kedro.init` entry point.
+# Sessions started without that command (the notebook's `%reload_kedro`, or
+# `KedroSession` in tests) read these settings before Kedro loads the plugins'
+# hooks, so running it here too keeps their output just as clean.
+load_plugins_quietly()
 
 # One clock for the run; the Kafka and MLflow hooks read its durations.
 TIMING = StageTimingHook()

@@ -2,6 +2,7 @@
 
 from shape.datasets.fitted_chain_dataset import FittedChainDataset
 from shape.datasets.json_dataset import JSONDataset
+from shape.datasets.matplotlib_dataset import MatplotlibDataset
 from shape.datasets.parquet_batches_dataset import ParquetBatchesDataset
 from shape.datasets.parquet_dataset import ParquetDataset
 from shape.datasets.scoring_run_dataset import ScoringRunDataset
@@ -10,6 +11,7 @@ from shape.datasets.verified_pickle_dataset import VerifiedPickleDataset
 __all__ = [
     "FittedChainDataset",
     "JSONDataset",
+    "MatplotlibDataset",
     "ParquetBatchesDataset",
     "ParquetDataset",
     "ScoringRunDataset",

@@ -92,6 +92,8 @@ class Engine(Protocol):
         first_row: int = 0,
     ) -> pd.DataFrame: ...
 
+    def sample_for_plots(self, predictions: Any, max_inliers: int) -> pd.DataFrame: ...
+
 
 def get_engine(name: str) -> Engine | ModuleType:
     """Returns the engine module named by the ``engine`` parameter.

@@ -701,3 +701,49 @@ def count_predictions(predictions: Any) -> PredictionCounts:
         rows += len(frame)
         anomalies += int((frame["prediction"] == -1).sum())
     return PredictionCounts(rows=rows, anomalies=anomalies, inliers=rows - anomalies)
+
+
+def sample_for_plots(predictions: Any, max_inliers: int) -> pd.DataFrame:
+    """Keeps every anomaly and at most ``max_inliers`` inliers, for plotting.
+
+    The inliers kept are those whose row hash is smallest, so the choice depends
+    only on the rows' values: sampling batches one by one and then sampling the
+    concatenation of the results keeps exactly the rows that sampling the whole
+    table at once keeps. A batch-wise reader can therefore apply this function
+    to each batch and to the running result, and never hold more than
+    ``max_inliers`` inliers plus the anomalies.
+
+    Args:
+        predictions: Output of ``score_features``, a pandas frame or a
+            ``ReadingBatches`` stream: the reading columns, ``prediction`` (1
+            inlier, -1 anomaly) and ``anomaly_score``.
+        max_inliers: Most inlier rows to keep; must be at least 0.
+
+    Returns:
+        A new frame with the columns of ``predictions`` and a fresh index: every
+        row with ``prediction == -1`` and up to ``max_inliers`` other rows, in
+        their original order. A stream is sampled batch by batch as described
+        above.
+    """
+    if isinstance(predictions, pd.DataFrame):
+        return _sample_frame(predictions, max_inliers)
+    kept = pd.DataFrame(columns=list(predictions.columns))
+    for frame in predictions:
+        combined = frame if kept.empty else pd.concat([kept, frame], ignore_index=True)
+        kept = _sample_frame(combined, max_inliers)
+    return kept
+
+
+def _sample_frame(predictions: pd.DataFrame, max_inliers: int) -> pd.DataFrame:
+    keep = predictions["prediction"].to_numpy() == -1
+    inlier_positions = np.flatnonzero(~keep)
+    if len(inlier_positions) > max_inliers:
+        keys = pd.util.hash_pandas_object(
+            predictions.iloc[inlier_positions], index=False
+        ).to_numpy()
+        inlier_positions = inlier_positions[
+            np.argpartition(keys, max_inliers)[:max_inliers]
+        ]
+    keep[inlier_positions] = True
+
+    return predictions[keep].reset_index(drop=True)

@@ -52,6 +52,9 @@ from shape.engines import (
 )
 from shape.engines.sklearn_engine import build_pipeline
 
+# The plot sample lives in its own module; imported here as part of this engine.
+from shape.engines.spark_sampling import sample_for_plots  # noqa: F401 (re-export)
+
 logger = logging.getLogger(__name__)
 
 #: Value of ``FittedChain.fitted_by`` for chains fitted here.

@@ -47,6 +47,10 @@ def test_reporting_pipeline_records_metrics_and_the_run(
             "parameters": MemoryDataset(parameters),
             "params:engine": MemoryDataset("sklearn"),
             "params:fit_on": MemoryDataset("batch"),
+            "params:reporting": MemoryDataset(
+                {"max_plot_points": 5000, "histogram_bins": 40}
+            ),
+            "params:preprocessing": MemoryDataset(preprocessing_params),
             "scoring_metrics": MemoryDataset(copy_mode="assign"),
             "scoring_run": database,
         }

@@ -1,15 +1,33 @@
-"""Nodes of the reporting pipeline: summarise a scoring run, and record it."""
+"""Nodes of the reporting pipeline: summarise a scoring run, record it, plot it.
+
+The plots are drawn from ``plotted_predictions``, a bounded pandas sample of the
+predictions (every anomaly and at most ``reporting.max_plot_points`` inliers),
+so they cost the same however large the scored table is. Figures are built on
+matplotlib's Agg canvas, which needs no display.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any, TypedDict
 
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
 from shape.chain import FittedChain
 from shape.engines import ReadingsCheck, get_engine
 from shape.run_record import STATUS_SUCCEEDED, RunContext, RunSummary, ScoringRun
 
 logger = logging.getLogger(__name__)
+
+#: The model's decision threshold: a reading scoring above it is an inlier.
+DECISION_THRESHOLD = 0.0
+
+_INLIER_COLOUR = "#4c72b0"
+_ANOMALY_COLOUR = "#c44e52"
 
 
 class ScoringMetrics(TypedDict):
@@ -134,3 +152,157 @@ def build_run_record(
     )
     logger.info("Run %s: %d anomalies to record", summary["run_id"], len(anomalies))
     return ScoringRun(summary=summary, anomalies=anomalies)
+
+
+def sample_predictions_for_plots(
+    predictions: Any, reporting: dict[str, Any], engine: str
+) -> pd.DataFrame:
+    """Takes the rows the plots draw: every anomaly and a bounded inlier sample.
+
+    Args:
+        predictions: Output of ``score_readings``, with ``prediction`` (1
+            inlier, -1 anomaly) and ``anomaly_score`` columns.
+        reporting: The ``reporting`` parameters; reads ``max_plot_points``, the
+            most inliers to keep (anomalies come on top of it).
+        engine: The ``engine`` parameter.
+
+    Returns:
+        A pandas frame with the columns of ``predictions``, one row per plotted
+        reading.
+    """
+    sample = get_engine(engine).sample_for_plots(
+        predictions, reporting["max_plot_points"]
+    )
+    logger.info("Plotting %d readings", len(sample))
+    return sample
+
+
+def plot_score_histogram(
+    plotted_predictions: pd.DataFrame,
+    scoring_metrics: ScoringMetrics,
+    reporting: dict[str, Any],
+) -> Figure:
+    """Draws the histogram of anomaly scores, with the decision threshold.
+
+    Inliers and anomalies are stacked in two colours; a dashed line marks the
+    threshold (0). One bin edge falls on the threshold, so a bar holds one class
+    only; the exception is a score of exactly 0, an anomaly in the first bar
+    right of the line.
+
+    Args:
+        plotted_predictions: Output of ``sample_predictions_for_plots``.
+        scoring_metrics: Output of ``compute_metrics``; gives the totals that
+            the title compares the sample with.
+        reporting: The ``reporting`` parameters; reads ``histogram_bins``.
+
+    Returns:
+        The figure, one axes.
+    """
+    is_anomaly = plotted_predictions["prediction"].to_numpy() == -1
+    scores = plotted_predictions["anomaly_score"].to_numpy(dtype="float64")
+    edges = _bin_edges(scores, reporting["histogram_bins"])
+
+    figure = _new_figure(height=4.0)
+    axes = figure.add_subplot()
+    axes.hist(
+        [scores[~is_anomaly], scores[is_anomaly]],
+        bins=edges,
+        stacked=True,
+        color=[_INLIER_COLOUR, _ANOMALY_COLOUR],
+        label=["inlier", "anomaly"],
+    )
+    axes.axvline(
+        DECISION_THRESHOLD,
+        color="black",
+        linestyle="--",
+        label=f"decision threshold ({DECISION_THRESHOLD:g})",
+    )
+    axes.set_xlabel("anomaly score (decision function)")
+    axes.set_ylabel("readings")
+    axes.set_title(f"Anomaly scores of {_sample_caption(len(scores), scoring_metrics)}")
+    axes.legend()
+    return figure
+
+
+def plot_vibration_over_time(
+    plotted_predictions: pd.DataFrame,
+    scoring_metrics: ScoringMetrics,
+    preprocessing: dict[str, Any],
+) -> Figure:
+    """Draws each vibration axis over time, with the anomalous readings marked.
+
+    Args:
+        plotted_predictions: Output of ``sample_predictions_for_plots``.
+        scoring_metrics: Output of ``compute_metrics``; gives the totals that
+            the title compares the sample with.
+        preprocessing: The ``preprocessing`` parameters; reads ``time_column``
+            and ``feature_columns`` (one panel per feature column).
+
+    Returns:
+        The figure: one axes per feature column, sharing the time axis. In each,
+        a line through every plotted reading and one scatter (labelled
+        ``anomaly``) of the anomalous readings' (time, value) points.
+    """
+    time_column = preprocessing["time_column"]
+    feature_columns = list(preprocessing["feature_columns"])
+    ordered = plotted_predictions.sort_values(time_column, kind="stable")
+    is_anomaly = ordered["prediction"].to_numpy() == -1
+    times = ordered[time_column].to_numpy()
+
+    figure = _new_figure(height=1.0 + 1.8 * len(feature_columns))
+    all_axes = figure.subplots(len(feature_columns), 1, sharex=True, squeeze=False)
+    for axes, column in zip(all_axes[:, 0], feature_columns, strict=True):
+        _draw_readings(axes, times, ordered[column].to_numpy(), is_anomaly)
+        axes.set_ylabel(column)
+    figure.legend(
+        *all_axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=2
+    )
+    all_axes[-1, 0].set_xlabel(time_column)
+    figure.suptitle(
+        f"Vibration over time of {_sample_caption(len(ordered), scoring_metrics)}"
+    )
+    return figure
+
+
+def _draw_readings(
+    axes: Axes, times: np.ndarray, values: np.ndarray, is_anomaly: np.ndarray
+) -> None:
+    axes.plot(times, values, color=_INLIER_COLOUR, linewidth=0.8, label="reading")
+    axes.scatter(
+        times[is_anomaly],
+        values[is_anomaly],
+        s=18,
+        color=_ANOMALY_COLOUR,
+        zorder=3,
+        label="anomaly",
+    )
+
+
+def _new_figure(height: float) -> Figure:
+    figure = Figure(figsize=(9.0, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _bin_edges(scores: np.ndarray, bins: int) -> np.ndarray:
+    """Equal-width edges covering ``scores``, with one edge on the threshold."""
+    if len(scores) == 0:
+        return np.array([DECISION_THRESHOLD - 1.0, DECISION_THRESHOLD + 1.0])
+    low = min(scores.min(), DECISION_THRESHOLD)
+    high = max(scores.max(), DECISION_THRESHOLD)
+    width = (high - low) / bins if high > low else 1.0
+    first = DECISION_THRESHOLD + np.floor((low - DECISION_THRESHOLD) / width) * width
+    count = int(np.ceil((high - first) / width)) + 1
+    return first + width * np.arange(count + 1)
+
+
+def _sample_caption(plotted_rows: int, metrics: ScoringMetrics) -> str:
+    """Says which readings a plot shows: all of them, or which sample."""
+    if plotted_rows >= metrics["rows"]:
+        return f"all {metrics['rows']:,} readings ({metrics['anomalies']:,} anomalies)"
+    sampled_inliers = plotted_rows - metrics["anomalies"]
+    return (
+        f"a sample of {metrics['rows']:,} readings: {sampled_inliers:,} "
+        f"of {metrics['inliers']:,} inliers and all {metrics['anomalies']:,} "
+        "anomalies"
+    )
