@@ -94,7 +94,7 @@ def test_reference_mode_reuses_the_chain_fitted_by_fit_reference(
 
 
 def test_reference_mode_without_a_reference_chain_fails_with_the_fix(kedro_project):
-    with pytest.raises(ValueError, match="kedro run --pipeline=fit_reference"):
+    with pytest.raises(ValueError, match="kedro run --pipelines=fit_reference"):
         run_session(kedro_project, runtime_params={"fit_on": "reference"})
 
 

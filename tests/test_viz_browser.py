@@ -68,7 +68,7 @@ def viz_project(tmp_path_factory, challenge_dir) -> Path:
     ``fit_reference`` runs too, so that every file dataset has a file to preview.
     """
     project = copy_project(tmp_path_factory.mktemp("viz") / "project", challenge_dir)
-    for args in (("run", "--pipeline=fit_reference"), ("run",)):
+    for args in (("run", "--pipelines=fit_reference"), ("run",)):
         run = run_kedro_cli(project, *args)
         assert run.returncode == 0, run.stderr
     return project

@@ -88,13 +88,18 @@ def place_inputs(project_root: Path, challenge_dir: Path) -> str:
         logger.info("Challenge inputs from %s are in data/", challenge_dir)
         return "challenge"
 
-    _write_synthetic_inputs(project_root)
-    logger.info(
-        "No challenge files in %s: wrote a synthetic stand-in (%d readings and a "
-        "OneClassSVM trained on them) to data/",
-        challenge_dir,
-        _SYNTHETIC_ROWS,
-    )
+    if _write_synthetic_inputs(project_root):
+        logger.info(
+            "No challenge files in %s: wrote a synthetic stand-in (%d readings "
+            "and a OneClassSVM trained on them) to data/",
+            challenge_dir,
+            _SYNTHETIC_ROWS,
+        )
+    else:
+        logger.info(
+            "No challenge files in %s: kept the inputs already in data/",
+            challenge_dir,
+        )
     return "synthetic"
 
 
@@ -107,12 +112,13 @@ def _copy_if_changed(source: Path, target: Path) -> None:
     temporary.replace(target)
 
 
-def _write_synthetic_inputs(project_root: Path) -> None:
+def _write_synthetic_inputs(project_root: Path) -> bool:
+    """Writes the stand-in unless inputs are in place; True when it wrote."""
     readings_path = project_root / CHALLENGE_FILES["dataset.parquet"]
     model_path = project_root / CHALLENGE_FILES["model.pkl"]
     spec_path = project_root / CHALLENGE_FILES["pipeline.jsonc"]
     if readings_path.is_file() and model_path.is_file() and spec_path.is_file():
-        return
+        return False
 
     readings = generate_readings(_SYNTHETIC_ROWS, seed=0)
     spec_path.parent.mkdir(parents=True, exist_ok=True)
@@ -129,6 +135,7 @@ def _write_synthetic_inputs(project_root: Path) -> None:
     with model_path.open("wb") as stream:
         pickle.dump(model, stream)
     record_model_hash(project_root, file_sha256(model_path))
+    return True
 
 
 def record_model_hash(project_root: Path, sha256: str) -> Path:

@@ -263,7 +263,7 @@ def test_vectorised_decision_function_equals_libsvm_on_a_million_rows(
     challenge_readings, challenge_steps, challenge_model
 ):
     chain = engine.fit_chain(challenge_readings, challenge_steps, FEATURE_COLUMNS)
-    apply = engine._array_pipeline(chain.steps)
+    apply = engine.array_pipeline(chain.steps)
     largest = 0.0
     for start in range(0, 1_000_000, 250_000):
         readings = generate_readings(

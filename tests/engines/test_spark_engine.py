@@ -158,7 +158,10 @@ def test_split_invalid_rows_matches_the_sklearn_engine(spark):
     valid = split["valid"].toPandas().sort_values("time", ignore_index=True)
     rejected = split["rejected"].toPandas().sort_values("time", ignore_index=True)
     pd.testing.assert_frame_equal(valid, expected["valid"])
-    pd.testing.assert_frame_equal(rejected, expected["rejected"])
+    # Spark hands strings back as object; the sklearn engine uses a string dtype.
+    pd.testing.assert_frame_equal(
+        rejected, expected["rejected"].astype({"rejected_reason": object})
+    )
     assert list(rejected["rejected_reason"]) == [
         "missing or non-finite: a, c",
         "missing or non-finite: b",
@@ -388,7 +391,21 @@ def test_chain_fitted_by_either_engine_scores_the_same_in_both(
             feature_names(66)
         ].to_numpy(),
     )
-    pd.testing.assert_frame_equal(spark_scored, pandas_scored, check_exact=True)
+    # The features are bit-identical (above). The scores come from one matrix
+    # product per batch, and BLAS may round a row differently when Spark's
+    # partitions give another batch shape, so they agree to rounding: well
+    # inside the project's 1e-9 bound, with every prediction the same.
+    pd.testing.assert_frame_equal(
+        spark_scored.drop(columns="anomaly_score"),
+        pandas_scored.drop(columns="anomaly_score"),
+        check_exact=True,
+    )
+    np.testing.assert_allclose(
+        spark_scored["anomaly_score"],
+        pandas_scored["anomaly_score"],
+        rtol=0,
+        atol=1e-12,
+    )
     assert spark_engine.count_predictions(
         spark_engine.score_features(spark_table, model, 66)
     ) == {"rows": 295, "anomalies": 31, "inliers": 264}

@@ -228,7 +228,7 @@ def fit_chain(
 
     for position, step in enumerate(steps):
         label = f"fit_chain step {position + 1}/{len(steps)} '{step.name}'"
-        prefix = _array_pipeline(fitted_steps)
+        prefix = array_pipeline(fitted_steps)
         if step.transformer == "PolynomialFeatures":
             estimator = PolynomialFeatures(**step.args).fit(np.zeros((1, n_features)))
         elif step.transformer == "QuantileTransformer":
@@ -419,7 +419,7 @@ def _array_or_none(values: list[float] | None) -> np.ndarray | None:
     return None if values is None else np.asarray(values, dtype="float64")
 
 
-def _array_pipeline(steps: list[FittedStep]) -> ArrayFunction:
+def array_pipeline(steps: list[FittedStep]) -> ArrayFunction:
     """Returns a function applying ``steps`` to a float64 array.
 
     Each function below does the arithmetic of the scikit-learn ``transform``
@@ -537,7 +537,7 @@ def transform_readings(readings: Any, chain: FittedChain) -> Any:
         Of the same kind as ``readings``: its columns followed by the model
         input features ``feature_00`` … (float64), one row per reading.
     """
-    apply = _array_pipeline(chain.steps)
+    apply = array_pipeline(chain.steps)
     names = feature_names(chain.n_features_out)
 
     def transform_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -10,10 +10,11 @@ it is; only small fitted state comes back to the driver:
 - for a ``StandardScaler`` step, one (count, mean, sum of squared deviations)
   triple per partition, merged on the driver into the population variance.
 
-Applying a chain and scoring run scikit-learn itself inside ``mapInPandas``, one
-Arrow batch at a time: the estimators are rebuilt from the ``FittedChain``
-state (``sklearn_engine.build_pipeline``) and the model is broadcast. The
-numbers are then those of the scikit-learn engine by construction: scikit-learn's
+Applying a chain and scoring run the sklearn engine's own array functions
+inside ``mapInPandas``, one Arrow batch at a time (``sklearn_engine.
+array_pipeline`` from the ``FittedChain`` state, ``sklearn_engine.
+decision_scores`` with the model broadcast). The numbers are then those of the
+sklearn engine by construction, which are scikit-learn's:
 polynomial column order and bias column, the quantile transform's two-sided
 interpolation, clipping and normal output, the scaler's population standard
 deviation. Spark's own ``PolynomialExpansion``, ``QuantileDiscretizer`` and
@@ -49,8 +50,8 @@ from shape.engines import (
     ReadingsCheck,
     SplitReadings,
     feature_names,
+    sklearn_engine,
 )
-from shape.engines.sklearn_engine import build_pipeline
 
 # The plot sample lives in its own module; imported here as part of this engine.
 from shape.engines.spark_sampling import sample_for_plots  # noqa: F401 (re-export)
@@ -259,7 +260,9 @@ def _fitted_prefix(
 def _transform_with(chain_data: dict[str, Any] | None) -> _Transform:
     if chain_data is None:
         return lambda features: features
-    return build_pipeline(FittedChain.from_dict(chain_data)).transform
+    # The sklearn engine's own arithmetic, so both engines compute every row
+    # the same way and agree exactly.
+    return sklearn_engine.array_pipeline(FittedChain.from_dict(chain_data).steps)
 
 
 def _fit_step(
@@ -468,7 +471,9 @@ def score_features(
         for batch in batches:
             if batch.empty:
                 continue
-            scores = estimator.decision_function(batch[names].to_numpy())
+            scores = sklearn_engine.decision_scores(
+                estimator, batch[names].to_numpy(dtype="float64")
+            )
             scored = batch[kept_names].reset_index(drop=True)
             # As in the scikit-learn engine: libsvm's one-class predict is
             # "inlier when the decision value is above 0".

@@ -85,3 +85,8 @@ def test_count_features_out_agrees_with_scikit_learn(
     expansion = PolynomialFeatures(**args).fit(np.zeros((1, n_features_in)))
     steps = [ChainStep("poly", "PolynomialFeatures", args)]
     assert count_features_out(steps, n_features_in) == expansion.n_output_features_
+
+
+def test_unfitted_model_is_named_as_such(preprocessing):
+    with pytest.raises(ValueError, match=r"\(OneClassSVM\) is not fitted"):
+        check_model(OneClassSVM(), preprocessing)

@@ -72,7 +72,7 @@ def test_fit_chain_in_reference_mode_reuses_the_stored_chain(
 def test_fit_chain_in_reference_mode_without_a_stored_chain_says_what_to_run(
     readings, preprocessing_params
 ):
-    with pytest.raises(ValueError, match="kedro run --pipeline=fit_reference"):
+    with pytest.raises(ValueError, match="kedro run --pipelines=fit_reference"):
         fit_chain(readings, None, preprocessing_params, "reference", "sklearn")
 
 

@@ -46,6 +46,12 @@ def check_model(anomaly_model: Any, preprocessing: dict[str, Any]) -> Any:
     steps = parse_chain_spec(preprocessing["chain"])
     produced = count_features_out(steps, len(preprocessing["feature_columns"]))
     expected = getattr(anomaly_model, "n_features_in_", None)
+    if expected is None:
+        raise ValueError(
+            f"The anomaly model ({type(anomaly_model).__name__}) is not fitted: "
+            "it has no n_features_in_. Expected a model fitted on the chain's "
+            f"{produced} features."
+        )
     if expected != produced:
         raise ValueError(
             f"The anomaly model expects {expected} input features but the chain "

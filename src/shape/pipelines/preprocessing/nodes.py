@@ -155,7 +155,7 @@ def fit_chain(
             raise ValueError(
                 "Parameter 'fit_on' is 'reference' but no reference chain is "
                 "stored (catalog entry 'reference_chain'). Fit one first with "
-                "`kedro run --pipeline=fit_reference`."
+                "`kedro run --pipelines=fit_reference`."
             )
         check_chain_matches_spec(reference_chain, steps)
         logger.info(
