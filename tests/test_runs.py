@@ -17,7 +17,19 @@ METRICS = "data/08_reporting/metrics.json"
 
 
 def assert_matches_expected(predictions: pd.DataFrame, expected: pd.DataFrame) -> None:
-    """Same rows, same classes, scores within 1e-9 of the challenge's truth."""
+    """Reading columns, then the classes and scores of the challenge's truth.
+
+    The same rows and classes, and scores within 1e-9 of decision_function.
+    """
+    assert list(predictions.columns) == [
+        "time",
+        "vibration_x",
+        "vibration_y",
+        "vibration_z",
+        "prediction",
+        "anomaly_score",
+    ]
+    assert predictions["prediction"].dtype == np.int64
     np.testing.assert_array_equal(predictions["time"], expected["time"])
     np.testing.assert_array_equal(predictions["prediction"], expected["prediction"])
     np.testing.assert_allclose(
@@ -29,15 +41,6 @@ def test_default_run_matches_expected_predictions(kedro_project, expected_predic
     run_session(kedro_project)
 
     predictions = pd.read_parquet(kedro_project / PREDICTIONS)
-    assert list(predictions.columns) == [
-        "time",
-        "vibration_x",
-        "vibration_y",
-        "vibration_z",
-        "prediction",
-        "anomaly_score",
-    ]
-    assert predictions["prediction"].dtype == np.int64
     assert_matches_expected(predictions, expected_predictions)
     assert (predictions["prediction"] == -1).sum() == 31
 

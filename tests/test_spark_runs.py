@@ -23,6 +23,7 @@ import pytest
 
 from shape.synthetic import generate_readings
 from tests.conftest import run_session
+from tests.test_runs import assert_matches_expected
 
 PREDICTIONS = "data/07_model_output/predictions.parquet"
 
@@ -33,20 +34,7 @@ def _read_predictions(project: Path) -> pd.DataFrame:
 
 
 def _assert_matches_expected(predictions: pd.DataFrame, expected: pd.DataFrame):
-    assert list(predictions.columns) == [
-        "time",
-        "vibration_x",
-        "vibration_y",
-        "vibration_z",
-        "prediction",
-        "anomaly_score",
-    ]
-    assert predictions["prediction"].dtype == np.int64
-    np.testing.assert_array_equal(predictions["time"], expected["time"])
-    np.testing.assert_array_equal(predictions["prediction"], expected["prediction"])
-    np.testing.assert_allclose(
-        predictions["anomaly_score"], expected["decision_function"], rtol=0, atol=1e-9
-    )
+    assert_matches_expected(predictions, expected)
     assert (predictions["prediction"] == -1).sum() == 31
 
 

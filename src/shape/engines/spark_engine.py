@@ -31,7 +31,9 @@ so the time column identifies them; sort by it when order matters.
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -104,6 +106,12 @@ def _is_invalid(column: Column) -> Column:
     return column.isNull() | F.isnan(column) | (F.abs(column) == float("inf"))
 
 
+def _invalid_conditions(feature_columns: list[str]) -> tuple[list[Column], Column]:
+    """One "invalid value" condition per column, and their union for a row."""
+    invalid = [_is_invalid(_column(name)) for name in feature_columns]
+    return invalid, functools.reduce(operator.or_, invalid)
+
+
 def _count_if(condition: Column) -> Column:
     return F.coalesce(F.sum(F.when(condition, 1).otherwise(0)), F.lit(0))
 
@@ -122,10 +130,7 @@ def check_readings(
     Returns:
         The counts; ``invalid_by_column`` lists only columns with invalid values.
     """
-    invalid = [_is_invalid(_column(name)) for name in feature_columns]
-    any_invalid = invalid[0]
-    for condition in invalid[1:]:
-        any_invalid = any_invalid | condition
+    invalid, any_invalid = _invalid_conditions(feature_columns)
 
     counts = readings.agg(
         F.count(F.lit(1)).alias("rows"),
@@ -159,10 +164,7 @@ def split_invalid_rows(
         rows with ``rejected_reason`` naming their invalid columns, worded as
         the sklearn engine words it.
     """
-    invalid = [_is_invalid(_column(name)) for name in feature_columns]
-    any_invalid = invalid[0]
-    for condition in invalid[1:]:
-        any_invalid = any_invalid | condition
+    invalid, any_invalid = _invalid_conditions(feature_columns)
 
     # concat_ws skips nulls, so only the invalid columns' names are joined.
     reason = F.concat(
