@@ -33,6 +33,7 @@ from sklearn.preprocessing import (
     QuantileTransformer,
     StandardScaler,
 )
+from sklearn.preprocessing._data import _handle_zeros_in_scale, _is_constant_feature
 from sklearn.svm import OneClassSVM
 
 from shape.chain import ChainStep, FittedChain, FittedStep
@@ -43,6 +44,7 @@ from shape.engines import (
     SplitReadings,
     feature_names,
 )
+from shape.engines import kernels
 from shape.engines.batches import ReadingBatches, as_batches, with_progress
 
 logger = logging.getLogger(__name__)
@@ -53,9 +55,9 @@ _ESTIMATORS = {
     "StandardScaler": StandardScaler,
 }
 
-#: Margin scikit-learn's QuantileTransformer uses to map values at or beyond
-#: the outer quantiles to 0 and 1 (``BOUNDS_THRESHOLD`` in its source).
-_BOUNDS_THRESHOLD = 1e-7
+#: Rows taken through all the chain's steps at a time by ``array_pipeline``: at
+#: the chain's widest (66 columns) one step's output is about 8 MB.
+_PIPELINE_CHUNK_ROWS = 16_384
 
 #: Rows of model input scored at a time by the vectorised decision function;
 #: bounds the (rows x support vectors) kernel matrix.
@@ -234,7 +236,7 @@ def fit_chain(
         elif step.transformer == "QuantileTransformer":
             estimator, n_rows = _fit_quantiles(stream, prefix, step, label)
         else:
-            estimator, n_rows = _fit_scaler(stream, prefix, step, label)
+            estimator, n_rows = _fit_scaler(stream, fitted_steps, step, label)
         n_out = _n_features_out(estimator, n_features)
         fitted_steps.append(
             FittedStep(
@@ -265,10 +267,7 @@ def _feature_arrays(
     stream: ReadingBatches, prefix: ArrayFunction, label: str
 ) -> Iterator[np.ndarray]:
     for frame in with_progress(stream, label):
-        # Row-major, as scikit-learn's own steps return it: the sums behind
-        # the scaler's mean and variance then add in scikit-learn's order, and
-        # a one-batch fit is bit-identical to the in-memory one.
-        yield np.ascontiguousarray(prefix(frame.to_numpy(dtype="float64")))
+        yield prefix(frame.to_numpy(dtype="float64"))
 
 
 class RowSample:
@@ -329,20 +328,114 @@ def _fit_quantiles(
 
 
 def _fit_scaler(
-    stream: ReadingBatches, prefix: ArrayFunction, step: ChainStep, label: str
+    stream: ReadingBatches,
+    fitted_steps: list[FittedStep],
+    step: ChainStep,
+    label: str,
 ) -> tuple[StandardScaler, int]:
-    estimator = StandardScaler(**step.args)
-    n_rows = 0
-    for features in _feature_arrays(stream, prefix, f"{label}: mean and variance"):
-        # A constant column (the bias term of PolynomialFeatures) can get a
-        # variance that rounds to a tiny negative number; scikit-learn then
-        # takes a square root of it, warns, and replaces the scale by 1 as for
-        # any constant column. The result is right, so the warning is muted.
-        with np.errstate(invalid="ignore"):
-            estimator.partial_fit(features)
-        n_rows += len(features)
+    """Fits a ``StandardScaler`` on every row, as ``partial_fit`` batch by batch.
+
+    When the step before the scaler is a degree-2 ``PolynomialFeatures`` (as in
+    the challenge's chain), its output is not built: the kernels compute each
+    expanded column as they add it up.
+    """
+    steps = list(fitted_steps)
+    first = second = None
+    if steps and steps[-1].transformer == "PolynomialFeatures":
+        expansion = _restore_estimator(steps[-1])
+        if expansion.degree <= 2:
+            first, second = _polynomial_factors(expansion.powers_)
+            steps.pop()
+    prefix = array_pipeline(steps)
+
+    n_features = fitted_steps[-1].n_features_out if fitted_steps else None
+    moments: _ScalerMoments | None = None
+    for frame in with_progress(stream, f"{label}: mean and variance"):
+        features = prefix(frame.to_numpy(dtype="float64"))
+        if first is None:
+            # The input itself: output column k is input column k.
+            first = np.arange(features.shape[1], dtype="int64")
+            second = np.full(features.shape[1], -1, dtype="int64")
+        if moments is None:
+            moments = _ScalerMoments(n_features or len(first), step.args["with_std"])
+        moments.add(features, first, second)
+    n_rows = 0 if moments is None else moments.count
     _check_not_empty(n_rows, step)
-    return estimator, n_rows
+    return moments.to_scaler(step), n_rows
+
+
+class _ScalerMoments:
+    """Column means and variances merged batch by batch, as scikit-learn does.
+
+    The arithmetic is that of ``StandardScaler.partial_fit`` (its
+    ``_incremental_mean_and_var``): per batch the sum, then the sums of the
+    deviations from the batch mean and of their squares (the corrected
+    two-pass variance), then Chan, Golub and LeVeque's merge with the running
+    figures. The columns are those of ``polynomial_degree2(features, first,
+    second)``; the sums come from ``shape.engines.kernels`` in numpy's order, so
+    the result is bit-identical to calling ``partial_fit`` on the same batches.
+
+    Args:
+        n_columns: Number of columns fitted.
+        with_variance: Whether to keep the variance (``with_std``).
+    """
+
+    def __init__(self, n_columns: int, with_variance: bool) -> None:
+        self.count = 0
+        self.mean = np.zeros(n_columns)
+        self.var: np.ndarray | None = np.zeros(n_columns) if with_variance else None
+
+    def add(self, features: np.ndarray, first: np.ndarray, second: np.ndarray) -> None:
+        """Merges one batch: the expansion of ``features`` (n_rows x n_in)."""
+        n_rows = len(features)
+        if n_rows == 0:
+            return
+        features = np.ascontiguousarray(features, dtype="float64")
+        sums = kernels.polynomial_column_sums(features, first, second)
+        previous_count = self.count
+        previous_sum = self.mean * previous_count
+        count = previous_count + n_rows
+        self.mean = (previous_sum + sums) / count
+        if self.var is not None:
+            deviations, squares = kernels.polynomial_centred_sums(
+                features, first, second, sums / n_rows
+            )
+            batch_unnormalised = squares - deviations**2 / n_rows
+            if previous_count == 0:
+                merged = batch_unnormalised
+            else:
+                ratio = previous_count / n_rows
+                merged = (
+                    self.var * previous_count
+                    + batch_unnormalised
+                    + ratio / count * (previous_sum / ratio - sums) ** 2
+                )
+            self.var = merged / count
+        self.count = count
+
+    def to_scaler(self, step: ChainStep) -> StandardScaler:
+        """A fitted ``StandardScaler`` with these figures, as ``partial_fit`` leaves it."""
+        estimator = StandardScaler(**step.args)
+        estimator.n_features_in_ = len(self.mean)
+        estimator.n_samples_seen_ = self.count
+        fitted = step.args["with_mean"] or step.args["with_std"]
+        estimator.mean_ = self.mean if fitted else None
+        estimator.var_ = self.var
+        if self.var is None:
+            estimator.scale_ = None
+        else:
+            # A constant column (the bias term of PolynomialFeatures) can get a
+            # variance that rounds to a tiny negative number; scikit-learn then
+            # takes a square root of it, warns, and replaces the scale by 1 as
+            # for any constant column. The result is right, so the warning is
+            # muted. The two helpers are scikit-learn's own, so constant columns
+            # are detected exactly as in ``partial_fit``.
+            constant = _is_constant_feature(self.var, self.mean, self.count)
+            with np.errstate(invalid="ignore"):
+                estimator.scale_ = _handle_zeros_in_scale(
+                    np.sqrt(self.var), copy=False, constant_mask=constant
+                )
+        return estimator
 
 
 def _check_not_empty(n_rows: int, step: ChainStep) -> None:
@@ -422,104 +515,117 @@ def _array_or_none(values: list[float] | None) -> np.ndarray | None:
 def array_pipeline(steps: list[FittedStep]) -> ArrayFunction:
     """Returns a function applying ``steps`` to a float64 array.
 
-    Each function below does the arithmetic of the scikit-learn ``transform``
-    it stands for, operation for operation, so the result is bit-identical
-    (tests/engines/test_sklearn_engine.py compares them); they skip the input
-    validation and copies scikit-learn makes on every call. A
-    ``PolynomialFeatures`` of degree above 2 is left to scikit-learn, whose
-    order of multiplication for three or more factors is its own.
+    Each step runs as a compiled loop of ``shape.engines.kernels`` that does the
+    arithmetic of the scikit-learn ``transform`` it stands for, operation for
+    operation, so the result is bit-identical
+    (tests/engines/test_sklearn_engine_streaming.py compares them), without
+    scikit-learn's input checks and copies on every call. The rows go through
+    the steps ``_PIPELINE_CHUNK_ROWS`` at a time, so the intermediate arrays
+    stay in the processor's cache. A ``PolynomialFeatures`` of degree above 2
+    is left to scikit-learn, whose order of multiplication for three or more
+    factors is its own.
+
+    The returned function takes (n_rows, n_features_in) and returns a new
+    row-major (n_rows, n_features_out) array.
     """
     functions = [_step_function(step) for step in steps]
+    n_out = steps[-1].n_features_out if steps else None
 
     def apply(features: np.ndarray) -> np.ndarray:
-        for function in functions:
-            features = function(features)
-        return features
+        features = np.ascontiguousarray(features, dtype="float64")
+        if not functions:
+            return features.copy()
+        if len(features) <= _PIPELINE_CHUNK_ROWS:
+            return _apply_all(functions, features)
+        result = np.empty((len(features), n_out))
+        for start in range(0, len(features), _PIPELINE_CHUNK_ROWS):
+            stop = start + _PIPELINE_CHUNK_ROWS
+            result[start:stop] = _apply_all(functions, features[start:stop])
+        return result
 
     return apply
+
+
+def _apply_all(functions: list[ArrayFunction], features: np.ndarray) -> np.ndarray:
+    for function in functions:
+        features = function(features)
+    return features
 
 
 def _step_function(step: FittedStep) -> ArrayFunction:
     estimator = _restore_estimator(step)
     if step.transformer == "PolynomialFeatures":
         if estimator.degree > 2:
-            return estimator.transform
-        return _polynomial_function(estimator.powers_)
+            return lambda features: np.ascontiguousarray(estimator.transform(features))
+        return _polynomial_function(*_polynomial_factors(estimator.powers_))
     if step.transformer == "QuantileTransformer":
         return _quantile_function(estimator)
     return _scaler_function(estimator)
 
 
-def _polynomial_function(powers: np.ndarray) -> ArrayFunction:
-    # One (first, second) pair of input columns per output column; -1 marks
-    # "no factor", so the bias is (-1, -1) and x_i is (i, -1).
-    factors = []
+def _polynomial_factors(powers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (first, second) input column of each output column of a degree-2 step.
+
+    -1 marks "no factor": the bias is (-1, -1) and ``x_i`` is (i, -1).
+    """
+    pairs = []
     for row in powers:
         columns = [index for index, power in enumerate(row) for _ in range(power)]
-        factors.append([*columns, -1, -1][:2])
+        pairs.append([*columns, -1, -1][:2])
+    factors = np.array(pairs, dtype="int64").reshape(-1, 2)
+    return np.ascontiguousarray(factors[:, 0]), np.ascontiguousarray(factors[:, 1])
 
+
+def _polynomial_function(first: np.ndarray, second: np.ndarray) -> ArrayFunction:
     def expand(features: np.ndarray) -> np.ndarray:
-        columns = np.asfortranarray(features)
-        expanded = np.empty((len(features), len(factors)), order="F")
-        for out, (first, second) in enumerate(factors):
-            if first < 0:
-                expanded[:, out] = 1.0
-            elif second < 0:
-                expanded[:, out] = columns[:, first]
-            else:
-                np.multiply(columns[:, first], columns[:, second], out=expanded[:, out])
-        return expanded
+        expanded = np.empty((len(features), len(first)))
+        return kernels.polynomial_degree2(features, first, second, expanded)
 
     return expand
 
 
 def _quantile_function(estimator: QuantileTransformer) -> ArrayFunction:
-    quantiles = estimator.quantiles_
-    references = estimator.references_
-    normal = estimator.output_distribution == "normal"
-    # scikit-learn clips the normal output just inside the outer quantiles.
-    clip_min = ndtri(_BOUNDS_THRESHOLD - np.spacing(1))
-    clip_max = ndtri(1 - (_BOUNDS_THRESHOLD - np.spacing(1)))
+    quantiles = np.asfortranarray(estimator.quantiles_, dtype="float64")
+    references = np.ascontiguousarray(estimator.references_, dtype="float64")
+    reversed_quantiles = np.asfortranarray(-quantiles[::-1])
+    reversed_references = np.ascontiguousarray(-references[::-1])
+    tables = (
+        quantiles,
+        references,
+        reversed_quantiles,
+        reversed_references,
+        kernels.interpolation_slopes(quantiles, references),
+        kernels.interpolation_slopes(reversed_quantiles, reversed_references),
+        estimator.output_distribution == "normal",
+        # scikit-learn clips the normal output just inside the outer quantiles.
+        float(ndtri(kernels.BOUNDS_THRESHOLD - np.spacing(1))),
+        float(ndtri(1 - (kernels.BOUNDS_THRESHOLD - np.spacing(1)))),
+        kernels.NDTRI,
+    )
 
     def transform(features: np.ndarray) -> np.ndarray:
-        result = np.empty(features.shape, order="F")
-        for index in range(features.shape[1]):
-            column = features[:, index]
-            column_quantiles = quantiles[:, index]
-            low, high = column_quantiles[0], column_quantiles[-1]
-            if normal:
-                below = column - _BOUNDS_THRESHOLD < low
-                above = column + _BOUNDS_THRESHOLD > high
-            else:
-                below = column == low
-                above = column == high
-            # Interpolating up and down and averaging places a value that
-            # equals repeated quantiles in the middle of them.
-            values = 0.5 * (
-                np.interp(column, column_quantiles, references)
-                - np.interp(-column, -column_quantiles[::-1], -references[::-1])
-            )
-            values[above] = 1
-            values[below] = 0
-            if normal:
-                values = np.clip(ndtri(values), clip_min, clip_max)
-            result[:, index] = values
-        return result
+        result = np.empty(features.shape)
+        return kernels.quantile_transform(features, *tables, result)
 
     return transform
 
 
 def _scaler_function(estimator: StandardScaler) -> ArrayFunction:
-    mean = estimator.mean_ if estimator.with_mean else None
-    scale = estimator.scale_ if estimator.with_std else None
+    n_features = estimator.n_features_in_
+    mean = (
+        np.ascontiguousarray(estimator.mean_, dtype="float64")
+        if estimator.with_mean
+        else np.zeros(n_features)
+    )
+    scale = (
+        np.ascontiguousarray(estimator.scale_, dtype="float64")
+        if estimator.with_std
+        else np.ones(n_features)
+    )
 
     def scale_features(features: np.ndarray) -> np.ndarray:
-        # scikit-learn subtracts in place from a copy; subtracting into a new
-        # array gives the same numbers without the copy.
-        scaled = features - mean if mean is not None else np.array(features)
-        if scale is not None:
-            scaled /= scale
-        return scaled
+        scaled = np.empty(features.shape)
+        return kernels.standard_scale(features, mean, scale, scaled)
 
     return scale_features
 

@@ -1,0 +1,288 @@
+"""Compiled loops behind the sklearn engine's per-row arithmetic.
+
+The chain's steps and the scaler's fit are simple per-value arithmetic, but
+numpy spends most of their time on temporary arrays, and ``numpy.interp``
+searches its table twice per value for the quantile transform. These functions
+do the same arithmetic as the numpy and scikit-learn code they stand for,
+operation for operation and in the same order, so their results are
+bit-identical to it (``tests/engines/test_kernels.py`` compares them). They are
+compiled by numba on first use (and cached on disk beside this file when it is
+writable), spread their rows over the machine's cores, and write into arrays the
+caller provides.
+
+Only float64 C-contiguous arrays are expected; the callers in
+``shape.engines.sklearn_engine`` make them so.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+from numba import njit, prange
+from numba.extending import get_cython_function_address
+
+#: scipy's own ``ndtri`` (the inverse of the standard normal CDF), the function
+#: ``QuantileTransformer(output_distribution="normal")`` applies, as a C
+#: function pointer. It is passed to the kernels as an argument: numba cannot
+#: cache a compiled function that reads a ctypes pointer from a global.
+NDTRI = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)(
+    get_cython_function_address("scipy.special.cython_special", "ndtri")
+)
+
+#: Margin scikit-learn's QuantileTransformer uses to map values at or beyond
+#: the outer quantiles to 0 and 1 (``BOUNDS_THRESHOLD`` in its source).
+BOUNDS_THRESHOLD = 1e-7
+
+#: Rows a core takes at a time in ``quantile_transform``.
+_ROW_BLOCK = 2048
+
+
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def polynomial_degree2(features, first, second, out):  # pragma: no cover - compiled
+    """``PolynomialFeatures`` of degree at most 2, one output column at a time.
+
+    Output column ``k`` is 1 when ``first[k] < 0``, ``features[:, first[k]]``
+    when only ``second[k] < 0``, else the product of the two input columns, the
+    same single multiplication scikit-learn makes.
+    """
+    n_rows = features.shape[0]
+    n_out = first.shape[0]
+    for row in prange(n_rows):
+        for column in range(n_out):
+            a = first[column]
+            b = second[column]
+            if a < 0:
+                out[row, column] = 1.0
+            elif b < 0:
+                out[row, column] = features[row, a]
+            else:
+                out[row, column] = features[row, a] * features[row, b]
+    return out
+
+
+def interpolation_slopes(xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """The slopes numpy.interp uses between consecutive points, per column.
+
+    ``(fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])``, numpy's own formula; where
+    two points are equal the slope is infinite or NaN, and never used.
+
+    Args:
+        xp: (n_points, n_columns), the points of each column.
+        fp: (n_points,), the values at the points, shared by the columns.
+
+    Returns:
+        (n_points - 1, n_columns) in Fortran order.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asfortranarray(np.diff(fp)[:, None] / np.diff(xp, axis=0))
+
+
+@njit(inline="always")
+def _interp_at(x, xp, fp, slopes, j):  # pragma: no cover - compiled
+    # numpy.interp's value for x, given j, the last index with xp[j] <= x
+    # (-1 below xp[0], len(xp) above xp[-1]); the same branches as numpy's C
+    # loop, including its second try when the first formula gives NaN.
+    n = xp.shape[0]
+    if j < 0:
+        return fp[0]
+    if j >= n:
+        return fp[n - 1]
+    if j == n - 1 or xp[j] == x:
+        return fp[j]
+    slope = slopes[j]
+    value = slope * (x - xp[j]) + fp[j]
+    if np.isnan(value):
+        value = slope * (x - xp[j + 1]) + fp[j + 1]
+        if np.isnan(value) and fp[j] == fp[j + 1]:
+            value = fp[j]
+    return value
+
+
+@njit(inline="always")
+def _last_at_or_below(x, xp):  # pragma: no cover - compiled
+    # The last index j with xp[j] <= x, for xp[0] <= x <= xp[-1]; a binary
+    # search without data-dependent branches, so random input does not stall
+    # the processor on mispredicted jumps.
+    base = 0
+    length = xp.shape[0]
+    while length > 1:
+        half = length >> 1
+        if xp[base + half] <= x:
+            base += half
+        length -= half
+    return base
+
+
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def quantile_transform(
+    features,
+    quantiles,
+    references,
+    reversed_quantiles,
+    reversed_references,
+    slopes,
+    reversed_slopes,
+    normal,
+    clip_min,
+    clip_max,
+    ndtri,
+    out,
+):  # pragma: no cover - compiled
+    """``QuantileTransformer.transform`` for a fitted transformer.
+
+    Per value, as scikit-learn: ``0.5 * (interp(x, q, r) - interp(-x, -q[::-1],
+    -r[::-1]))`` (the average places a value equal to repeated quantiles in
+    their middle), then 0 below the outer quantiles and 1 above, then for a
+    normal output ``ndtri`` clipped to ``[clip_min, clip_max]``. Both
+    interpolations are numpy's, computed from one search of the quantiles.
+
+    Args:
+        features: (n_rows, n_columns).
+        quantiles: (n_quantiles, n_columns) in Fortran order, ``quantiles_``.
+        references: ``references_``.
+        reversed_quantiles: ``-quantiles[::-1]``, Fortran order.
+        reversed_references: ``-references[::-1]``.
+        slopes, reversed_slopes: ``interpolation_slopes`` of the two tables.
+        normal: Whether ``output_distribution`` is ``"normal"``.
+        clip_min, clip_max: scikit-learn's clip of the normal output.
+        ndtri: ``NDTRI``.
+        out: (n_rows, n_columns), written.
+    """
+    n_rows, n_columns = features.shape
+    n_quantiles = quantiles.shape[0]
+    # Rows are taken in blocks, and a block column by column, so that one
+    # column's tables stay in the processor's first-level cache.
+    n_blocks = (n_rows + _ROW_BLOCK - 1) // _ROW_BLOCK
+    for block in prange(n_blocks):
+        start = block * _ROW_BLOCK
+        stop = min(start + _ROW_BLOCK, n_rows)
+        for column in range(n_columns):
+            xp = quantiles[:, column]
+            reversed_xp = reversed_quantiles[:, column]
+            column_slopes = slopes[:, column]
+            column_reversed_slopes = reversed_slopes[:, column]
+            low = xp[0]
+            high = xp[n_quantiles - 1]
+            for row in range(start, stop):
+                x = features[row, column]
+                if np.isnan(x):
+                    value = x
+                elif x < low:
+                    value = 0.5 * (references[0] - reversed_references[n_quantiles - 1])
+                elif x > high:
+                    value = 0.5 * (references[n_quantiles - 1] - reversed_references[0])
+                else:
+                    up = _last_at_or_below(x, xp)
+                    # For -x in the reversed table numpy finds the last k with
+                    # -xp[n-1-k] <= -x: n-1-k is the first index with xp >= x.
+                    first_at_or_above = up + 1
+                    if xp[up] == x:
+                        first_at_or_above = up
+                        while first_at_or_above > 0 and xp[first_at_or_above - 1] == x:
+                            first_at_or_above -= 1
+                    down = n_quantiles - 1 - first_at_or_above
+                    value = 0.5 * (
+                        _interp_at(x, xp, references, column_slopes, up)
+                        - _interp_at(
+                            -x,
+                            reversed_xp,
+                            reversed_references,
+                            column_reversed_slopes,
+                            down,
+                        )
+                    )
+                if normal:
+                    above = x + BOUNDS_THRESHOLD > high
+                    below = x - BOUNDS_THRESHOLD < low
+                else:
+                    above = x == high
+                    below = x == low
+                if above:
+                    value = 1.0
+                if below:
+                    value = 0.0
+                if normal:
+                    value = ndtri(value)
+                    # As numpy.clip: NaN stays NaN.
+                    if value < clip_min:
+                        value = clip_min
+                    elif value > clip_max:
+                        value = clip_max
+                out[row, column] = value
+    return out
+
+
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def standard_scale(features, mean, scale, out):  # pragma: no cover - compiled
+    """``StandardScaler.transform``: ``(x - mean) / scale`` column by column.
+
+    A scaler without centring passes a mean of zeros, one without scaling a
+    scale of ones: subtracting 0 and dividing by 1 leave every value unchanged.
+    """
+    n_rows, n_columns = features.shape
+    for row in prange(n_rows):
+        for column in range(n_columns):
+            out[row, column] = (features[row, column] - mean[column]) / scale[column]
+    return out
+
+
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def polynomial_column_sums(features, first, second):  # pragma: no cover - compiled
+    """Column sums of ``polynomial_degree2(features, first, second)``.
+
+    The expanded table is never built: each output column is computed as it is
+    added. Sums run down the rows in order, the order of numpy's ``sum(axis=0)``
+    on a row-major table, so they are bit-identical to it; the columns are
+    shared out between the cores.
+    """
+    n_rows = features.shape[0]
+    n_out = first.shape[0]
+    sums = np.zeros(n_out)
+    for column in prange(n_out):
+        a = first[column]
+        b = second[column]
+        total = 0.0
+        for row in range(n_rows):
+            if a < 0:
+                value = 1.0
+            elif b < 0:
+                value = features[row, a]
+            else:
+                value = features[row, a] * features[row, b]
+            total += value
+        sums[column] = total
+    return sums
+
+
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def polynomial_centred_sums(features, first, second, centre):  # pragma: no cover
+    """Sums of ``x - centre`` and of ``(x - centre) ** 2`` per expanded column.
+
+    ``x`` is a column of ``polynomial_degree2(features, first, second)``; the
+    two sums are those of scikit-learn's two-pass variance
+    (``_incremental_mean_and_var``), in numpy's order (see
+    ``polynomial_column_sums``).
+    """
+    n_rows = features.shape[0]
+    n_out = first.shape[0]
+    deviations = np.zeros(n_out)
+    squares = np.zeros(n_out)
+    for column in prange(n_out):
+        a = first[column]
+        b = second[column]
+        total = 0.0
+        total_squares = 0.0
+        for row in range(n_rows):
+            if a < 0:
+                value = 1.0
+            elif b < 0:
+                value = features[row, a]
+            else:
+                value = features[row, a] * features[row, b]
+            deviation = value - centre[column]
+            total += deviation
+            total_squares += deviation * deviation
+        deviations[column] = total
+        squares[column] = total_squares
+    return deviations, squares
