@@ -114,8 +114,10 @@ def _last_at_or_below(x, xp):  # pragma: no cover - compiled
     return base
 
 
+# One compiled loop over many arrays: numba takes them as positional arguments,
+# and splitting the branches into calls would cost a call per value.
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def quantile_transform(
+def quantile_transform(  # noqa: PLR0912, PLR0917
     features,
     quantiles,
     references,

@@ -43,8 +43,8 @@ from shape.engines import (
     ReadingsCheck,
     SplitReadings,
     feature_names,
+    kernels,
 )
-from shape.engines import kernels
 from shape.engines.batches import ReadingBatches, as_batches, with_progress
 
 logger = logging.getLogger(__name__)
@@ -414,7 +414,8 @@ class _ScalerMoments:
         self.count = count
 
     def to_scaler(self, step: ChainStep) -> StandardScaler:
-        """A fitted ``StandardScaler`` with these figures, as ``partial_fit`` leaves it."""
+        """A fitted ``StandardScaler`` holding these figures, as ``partial_fit``
+        leaves it."""
         estimator = StandardScaler(**step.args)
         estimator.n_features_in_ = len(self.mean)
         estimator.n_samples_seen_ = self.count
