@@ -127,6 +127,23 @@ class ReadingBatches:
         mapped._projection = self._projection
         return mapped
 
+    @property
+    def last_function(self) -> BatchFunction | None:
+        """The per-batch function ``map`` added last, or None."""
+        return self._functions[-1][0] if self._functions else None
+
+    def without_last_function(self) -> ReadingBatches:
+        """This stream as it was before the last ``map``.
+
+        Lets a consumer that recognises the last function do its work in a
+        cheaper, combined way (see ``sklearn_engine.score_features``).
+        """
+        previous = ReadingBatches(
+            self._source, self._source_columns, self.description, self._functions[:-1]
+        )
+        previous._projection = self._projection
+        return previous
+
     def __iter__(self) -> Iterator[pd.DataFrame]:
         for source_frame in self._source(self._projection):
             frame = source_frame

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
     PolynomialFeatures,
@@ -586,22 +585,8 @@ def _polynomial_function(first: np.ndarray, second: np.ndarray) -> ArrayFunction
 
 
 def _quantile_function(estimator: QuantileTransformer) -> ArrayFunction:
-    quantiles = np.asfortranarray(estimator.quantiles_, dtype="float64")
-    references = np.ascontiguousarray(estimator.references_, dtype="float64")
-    reversed_quantiles = np.asfortranarray(-quantiles[::-1])
-    reversed_references = np.ascontiguousarray(-references[::-1])
-    tables = (
-        quantiles,
-        references,
-        reversed_quantiles,
-        reversed_references,
-        kernels.interpolation_slopes(quantiles, references),
-        kernels.interpolation_slopes(reversed_quantiles, reversed_references),
-        estimator.output_distribution == "normal",
-        # scikit-learn clips the normal output just inside the outer quantiles.
-        float(ndtri(kernels.BOUNDS_THRESHOLD - np.spacing(1))),
-        float(ndtri(1 - (kernels.BOUNDS_THRESHOLD - np.spacing(1)))),
-        kernels.NDTRI,
+    tables = kernels.quantile_tables(
+        estimator.quantiles_, estimator.references_, estimator.output_distribution
     )
 
     def transform(features: np.ndarray) -> np.ndarray:
@@ -644,17 +629,32 @@ def transform_readings(readings: Any, chain: FittedChain) -> Any:
         Of the same kind as ``readings``: its columns followed by the model
         input features ``feature_00`` … (float64), one row per reading.
     """
-    apply = array_pipeline(chain.steps)
-    names = feature_names(chain.n_features_out)
-
-    def transform_frame(frame: pd.DataFrame) -> pd.DataFrame:
-        features = apply(frame[chain.feature_columns].to_numpy(dtype="float64"))
-        feature_frame = pd.DataFrame(features, columns=names, index=frame.index)
-        return pd.concat([frame, feature_frame], axis=1)
-
+    transform = _ChainTransform(chain)
     if isinstance(readings, ReadingBatches):
-        return readings.map(transform_frame, [*readings.columns, *names])
-    return transform_frame(readings)
+        return readings.map(transform, [*readings.columns, *transform.names])
+    return transform(readings)
+
+
+class _ChainTransform:
+    """The per-batch function of ``transform_readings``: adds the model input.
+
+    A class rather than a closure so that ``score_features`` can recognise it at
+    the end of a stream and score the readings without building the model
+    input table (see ``score_features``).
+    """
+
+    def __init__(self, chain: FittedChain) -> None:
+        self.chain = chain
+        self.apply = array_pipeline(chain.steps)
+        self.names = feature_names(chain.n_features_out)
+
+    def readings_array(self, frame: pd.DataFrame) -> np.ndarray:
+        return frame[self.chain.feature_columns].to_numpy(dtype="float64")
+
+    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+        features = self.apply(self.readings_array(frame))
+        feature_frame = pd.DataFrame(features, columns=self.names, index=frame.index)
+        return pd.concat([frame, feature_frame], axis=1)
 
 
 def score_features(model_input_table: Any, model: Any, n_features: int) -> Any:
@@ -664,6 +664,11 @@ def score_features(model_input_table: Any, model: Any, n_features: int) -> Any:
     products over its support vectors (``decision_scores``), which equals
     libsvm's ``decision_function`` to about 1e-14; any other model is asked for
     its own ``decision_function``.
+
+    When ``model_input_table`` is the stream ``transform_readings`` returned,
+    the model input of a batch is never built as a table: each batch's readings
+    go through the chain and the model ``_PIPELINE_CHUNK_ROWS`` rows at a time,
+    which gives the same scores with a fraction of the memory and copying.
 
     Args:
         model_input_table: Output of ``transform_readings``: a pandas frame or
@@ -680,23 +685,40 @@ def score_features(model_input_table: Any, model: Any, n_features: int) -> Any:
         function).
     """
     names = feature_names(n_features)
+    scorer = _decision_function(model)
 
     def score_frame(frame: pd.DataFrame) -> pd.DataFrame:
-        scores = decision_scores(model, frame[names].to_numpy(dtype="float64"))
-        predictions = frame.drop(columns=names)
-        # libsvm's one-class predict is "inlier when the decision value is above
-        # 0", computed from the same decision values; deriving it here saves a
-        # second pass through the support vectors.
-        predictions["prediction"] = np.where(scores > 0, 1, -1).astype("int64")
-        predictions["anomaly_score"] = scores.astype("float64")
-        return predictions
+        scores = scorer(frame[names].to_numpy(dtype="float64"))
+        return _with_predictions(frame.drop(columns=names), scores)
 
-    if isinstance(model_input_table, ReadingBatches):
-        kept = [c for c in model_input_table.columns if c not in set(names)]
-        return model_input_table.map(
-            score_frame, [*kept, "prediction", "anomaly_score"]
-        )
-    return score_frame(model_input_table)
+    if not isinstance(model_input_table, ReadingBatches):
+        return score_frame(model_input_table)
+
+    kept = [c for c in model_input_table.columns if c not in set(names)]
+    columns = [*kept, "prediction", "anomaly_score"]
+    last = model_input_table.last_function
+    if isinstance(last, _ChainTransform) and last.names == names:
+        readings = model_input_table.without_last_function()
+
+        def score_readings(frame: pd.DataFrame) -> pd.DataFrame:
+            raw = last.readings_array(frame)
+            scores = np.empty(len(raw))
+            for start in range(0, len(raw), _PIPELINE_CHUNK_ROWS):
+                stop = start + _PIPELINE_CHUNK_ROWS
+                scores[start:stop] = scorer(last.apply(raw[start:stop]))
+            return _with_predictions(frame.copy(deep=False), scores)
+
+        return readings.map(score_readings, columns)
+    return model_input_table.map(score_frame, columns)
+
+
+def _with_predictions(readings: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:
+    # libsvm's one-class predict is "inlier when the decision value is above
+    # 0", computed from the same decision values; deriving it here saves a
+    # second pass through the support vectors.
+    readings["prediction"] = np.where(scores > 0, 1, -1).astype("int64")
+    readings["anomaly_score"] = scores.astype("float64")
+    return readings
 
 
 def decision_scores(model: Any, features: np.ndarray) -> np.ndarray:
@@ -711,8 +733,15 @@ def decision_scores(model: Any, features: np.ndarray) -> np.ndarray:
     data, checked to 1e-9 in the tests). Other models use their own
     ``decision_function``.
     """
+    return _decision_function(model)(features)
+
+
+def _decision_function(model: Any) -> ArrayFunction:
+    """``decision_scores`` for ``model``, with its support vectors prepared once."""
     if not _is_dense_rbf_one_class_svm(model):
-        return np.asarray(model.decision_function(features), dtype="float64")
+        return lambda features: np.asarray(
+            model.decision_function(features), dtype="float64"
+        )
 
     support = np.asarray(model.support_vectors_, dtype="float64")
     coefficients = np.asarray(model.dual_coef_, dtype="float64").ravel()
@@ -720,17 +749,22 @@ def decision_scores(model: Any, features: np.ndarray) -> np.ndarray:
     # 'auto' at fit time; scikit-learn keeps it only under this private name.
     gamma = float(model._gamma)
     support_norms = np.einsum("ij,ij->i", support, support)
+    minus_twice_support = np.ascontiguousarray(-2.0 * support.T)
+    intercept = float(model.intercept_[0])
 
-    scores = np.empty(len(features))
-    for start in range(0, len(features), _SCORE_CHUNK_ROWS):
-        chunk = features[start : start + _SCORE_CHUNK_ROWS]
-        distances = chunk @ (-2.0 * support.T)
-        distances += np.einsum("ij,ij->i", chunk, chunk)[:, None]
-        distances += support_norms
-        np.maximum(distances, 0.0, out=distances)
-        np.exp(distances * -gamma, out=distances)
-        scores[start : start + len(chunk)] = distances @ coefficients
-    return scores + float(model.intercept_[0])
+    def scores_of(features: np.ndarray) -> np.ndarray:
+        scores = np.empty(len(features))
+        for start in range(0, len(features), _SCORE_CHUNK_ROWS):
+            chunk = features[start : start + _SCORE_CHUNK_ROWS]
+            distances = chunk @ minus_twice_support
+            distances += np.einsum("ij,ij->i", chunk, chunk)[:, None]
+            distances += support_norms
+            np.maximum(distances, 0.0, out=distances)
+            np.exp(distances * -gamma, out=distances)
+            scores[start : start + len(chunk)] = distances @ coefficients
+        return scores + intercept
+
+    return scores_of
 
 
 def _is_dense_rbf_one_class_svm(model: Any) -> bool:
