@@ -116,14 +116,18 @@ def _bucket(x, low, scale, n_buckets):  # pragma: no cover - compiled
 
 @njit(cache=True, error_model="numpy")
 def _bucket_starts(quantiles, lows, scales, n_buckets):  # pragma: no cover
+    # starts[b, column]: how many of the column's quantiles fall in buckets
+    # below b (a running count of the quantiles per bucket).
     n_quantiles, n_columns = quantiles.shape
     starts = np.zeros((n_columns, n_buckets + 1), dtype=np.int32).T
     for column in range(n_columns):
         for j in range(n_quantiles):
             value = quantiles[j, column]
-            bucket = _bucket(value, lows[column], scales[column], n_buckets)
-            # starts[b] counts the quantiles in buckets below b.
-            starts[bucket + 1 :, column] += 1
+            starts[
+                _bucket(value, lows[column], scales[column], n_buckets) + 1, column
+            ] += 1
+        for bucket in range(n_buckets):
+            starts[bucket + 1, column] += starts[bucket, column]
     return starts
 
 
