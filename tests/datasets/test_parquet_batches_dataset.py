@@ -91,6 +91,53 @@ def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, readings):
     assert [p.name for p in tmp_path.iterdir()] == ["predictions.parquet"]
 
 
+def _column_encodings(path) -> dict[str, set[str]]:
+    row_group = pq.ParquetFile(path).metadata.row_group(0)
+    return {
+        row_group.column(i).path_in_schema: set(row_group.column(i).encodings)
+        for i in range(row_group.num_columns)
+    }
+
+
+def test_only_columns_that_are_not_floats_are_dictionary_encoded(tmp_path, readings):
+    path = tmp_path / "predictions.parquet"
+    ParquetBatchesDataset(filepath=str(path)).save(readings.assign(prediction=1))
+
+    encodings = _column_encodings(path)
+
+    assert "RLE_DICTIONARY" in encodings["prediction"]
+    for column in readings.columns:
+        assert "RLE_DICTIONARY" not in encodings[column], column
+    pd.testing.assert_frame_equal(pd.read_parquet(path), readings.assign(prediction=1))
+
+
+def test_save_args_choose_the_dictionary_columns_when_given(tmp_path, readings):
+    path = tmp_path / "predictions.parquet"
+    dataset = ParquetBatchesDataset(
+        filepath=str(path), save_args={"use_dictionary": True}
+    )
+    dataset.save(readings)
+
+    assert all("RLE_DICTIONARY" in found for found in _column_encodings(path).values())
+
+
+def test_a_failing_write_of_one_batch_fails_the_save(tmp_path, readings):
+    path = tmp_path / "predictions.parquet"
+    # Batches whose columns change type cannot go into one Parquet file; the
+    # second batch's write fails in the writing thread, and the save with it.
+    stream = ReadingBatches.from_frame(readings, batch_rows=50).map(
+        lambda frame: frame.assign(
+            prediction=1 if frame["time"].iloc[0] < readings["time"].iloc[50] else "x"
+        ),
+        [*readings.columns, "prediction"],
+    )
+
+    with pytest.raises(DatasetError, match="prediction"):
+        ParquetBatchesDataset(filepath=str(path)).save(stream)
+
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_partitioned_folder_loads_as_one_table_in_file_order(tmp_path):
     folder = write_partitioned_readings(
         tmp_path / "readings", 1_000, 3, seed=2, chunk_rows=150
