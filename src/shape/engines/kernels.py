@@ -17,6 +17,17 @@ Only float64 C-contiguous arrays are expected; the callers in
 from __future__ import annotations
 
 import ctypes
+import os
+
+# numba runs ``prange`` loops on OpenMP threads. By default OpenMP threads
+# keep spinning on a core for a while after each loop, waiting for the next;
+# the engine runs thousands of short loops, and on a machine whose cores are
+# shared (other jobs, the Parquet writer thread, Spark tasks) the spinning
+# threads took the cores from the work itself: on a loaded two-core machine,
+# scoring took three to four times as long. Passive threads sleep instead. It
+# must be set before the OpenMP library starts, which happens at the first
+# parallel loop; a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 from numba import njit, prange

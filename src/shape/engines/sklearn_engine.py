@@ -20,6 +20,7 @@ numbers; applying it uses the same arithmetic as scikit-learn's ``transform``
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -34,6 +35,7 @@ from sklearn.preprocessing import (
 )
 from sklearn.preprocessing._data import _handle_zeros_in_scale, _is_constant_feature
 from sklearn.svm import OneClassSVM
+from threadpoolctl import ThreadpoolController
 
 from shape.chain import ChainStep, FittedChain, FittedStep
 from shape.engines import (
@@ -754,6 +756,14 @@ def _decision_function(model: Any) -> ArrayFunction:
 
     def scores_of(features: np.ndarray) -> np.ndarray:
         scores = np.empty(len(features))
+        # One BLAS thread: the products are small (rows x 66 by 66 x 39), and
+        # BLAS's own threads, which spin between calls, competed with the
+        # compiled kernels' threads for the cores and made scoring slower.
+        with _blas_threads().limit(limits=1, user_api="blas"):
+            _score_chunks(features, scores)
+        return scores + intercept
+
+    def _score_chunks(features: np.ndarray, scores: np.ndarray) -> None:
         for start in range(0, len(features), _SCORE_CHUNK_ROWS):
             chunk = features[start : start + _SCORE_CHUNK_ROWS]
             distances = chunk @ minus_twice_support
@@ -762,9 +772,14 @@ def _decision_function(model: Any) -> ArrayFunction:
             np.maximum(distances, 0.0, out=distances)
             np.exp(distances * -gamma, out=distances)
             scores[start : start + len(chunk)] = distances @ coefficients
-        return scores + intercept
 
     return scores_of
+
+
+@functools.cache
+def _blas_threads() -> ThreadpoolController:
+    """The process's BLAS and OpenMP libraries, found once (it takes a while)."""
+    return ThreadpoolController()
 
 
 def _is_dense_rbf_one_class_svm(model: Any) -> bool:
