@@ -168,7 +168,7 @@ class TestPlotScoreHistogram:
         figure = plot_score_histogram(sample, _metrics_for(table), reporting_params)
 
         assert figure.axes[0].get_title() == (
-            "Anomaly scores of a sample of 20,000 readings: 1,000 of 19,850 "
+            "Anomaly scores of a sample of 20,000 readings:\n1,000 of 19,850 "
             "inliers and all 150 anomalies"
         )
 
@@ -179,7 +179,7 @@ class TestPlotScoreHistogram:
         figure = plot_score_histogram(sample, _metrics_for(table), reporting_params)
 
         assert figure.axes[0].get_title() == (
-            "Anomaly scores of a sample of 20,000 readings: 1,000 of 12,000 "
+            "Anomaly scores of a sample of 20,000 readings:\n1,000 of 12,000 "
             "inliers and 300 of 8,000 anomalies"
         )
         _, anomaly_bars = _bars_by_label(figure, "inlier", "anomaly")
@@ -192,7 +192,7 @@ class TestPlotScoreHistogram:
         figure = plot_score_histogram(sample, _metrics_for(table), reporting_params)
 
         assert figure.axes[0].get_title() == (
-            "Anomaly scores of a sample of 2,000 readings: all 500 inliers and "
+            "Anomaly scores of a sample of 2,000 readings:\nall 500 inliers and "
             "100 of 1,500 anomalies"
         )
 
@@ -244,7 +244,7 @@ class TestPlotVibrationOverTime:
             anomalies[["time", "vibration_y"]].to_numpy()
         )
         assert figure.get_suptitle().startswith(
-            "Vibration over time of a sample of 20,000 readings: 500 of"
+            "Vibration over time of a sample of 20,000 readings:\n500 of"
         )
 
     def test_marks_only_the_sampled_anomalies(self, preprocessing_params):
@@ -262,9 +262,40 @@ class TestPlotVibrationOverTime:
             sampled_anomalies[["time", "vibration_z"]].to_numpy()
         )
         assert figure.get_suptitle() == (
-            "Vibration over time of a sample of 20,000 readings: 500 of 12,000 "
+            "Vibration over time of a sample of 20,000 readings:\n500 of 12,000 "
             "inliers and 250 of 8,000 anomalies"
         )
+
+    def test_titles_of_a_100m_row_table_fit_in_the_figures(
+        self, preprocessing_params, reporting_params
+    ):
+        sample = sample_predictions_for_plots(
+            _large_predictions(rows=20_000, anomalies=8_000),
+            _bounds(5_000, 5_000),
+            "sklearn",
+        )
+        metrics = {
+            "rows": 100_000_000,
+            "anomalies": 39_999_996,
+            "inliers": 60_000_004,
+        }
+
+        histogram = plot_score_histogram(sample, metrics, reporting_params)
+        timeline = plot_vibration_over_time(sample, metrics, preprocessing_params)
+
+        (suptitle,) = [
+            text for text in timeline.texts if text.get_text().startswith("Vib")
+        ]
+        for figure, title in [
+            (histogram, histogram.axes[0].title),
+            (timeline, suptitle),
+        ]:
+            figure.canvas.draw()
+            extent = title.get_window_extent()
+            assert 0 <= extent.x0 and extent.x1 <= figure.bbox.width
+            assert title.get_text().endswith(
+                "5,000 of 60,000,004 inliers and 5,000 of 39,999,996 anomalies"
+            )
 
     def test_renders_to_png(self, predictions, preprocessing_params):
         figure = plot_vibration_over_time(

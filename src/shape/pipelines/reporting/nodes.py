@@ -333,9 +333,10 @@ def _bin_edges(scores: np.ndarray, bins: int) -> np.ndarray:
 def _sample_caption(is_anomaly: np.ndarray, metrics: ScoringMetrics) -> str:
     """Says which readings a plot shows: all of them, or how many of each class.
 
-    ``is_anomaly`` holds one boolean per plotted reading. A sample reads, for
-    example, "a sample of 100,000,000 readings: 5,000 of 60,000,000 inliers and
-    5,000 of 40,000,000 anomalies".
+    ``is_anomaly`` holds one boolean per plotted reading. A sample takes two
+    lines, so that a title stays inside the figure at any table size, for
+    example "a sample of 100,000,000 readings:" then "5,000 of 60,000,000
+    inliers and 5,000 of 40,000,000 anomalies".
     """
     plotted_anomalies = int(is_anomaly.sum())
     plotted_inliers = len(is_anomaly) - plotted_anomalies
@@ -343,7 +344,7 @@ def _sample_caption(is_anomaly: np.ndarray, metrics: ScoringMetrics) -> str:
         return f"all {metrics['rows']:,} readings ({metrics['anomalies']:,} anomalies)"
     inliers = _share_caption(plotted_inliers, metrics["inliers"], "inliers")
     anomalies = _share_caption(plotted_anomalies, metrics["anomalies"], "anomalies")
-    return f"a sample of {metrics['rows']:,} readings: {inliers} and {anomalies}"
+    return f"a sample of {metrics['rows']:,} readings:\n{inliers} and {anomalies}"
 
 
 def _share_caption(plotted: int, total: int, noun: str) -> str:
