@@ -20,7 +20,11 @@ def parameters() -> dict:
 
 
 def test_project_defaults_pass(parameters):
-    assert parameters["reporting"] == {"max_plot_points": 5000, "histogram_bins": 40}
+    assert parameters["reporting"] == {
+        "max_plot_points": 5000,
+        "max_plot_anomalies": 5000,
+        "histogram_bins": 40,
+    }
     check_parameters(parameters)
 
 
@@ -30,6 +34,9 @@ def test_project_defaults_pass(parameters):
         ("max_plot_points", -1),
         ("max_plot_points", 10.5),
         ("max_plot_points", True),
+        ("max_plot_anomalies", -1),
+        ("max_plot_anomalies", 2.5),
+        ("max_plot_anomalies", None),
         ("histogram_bins", 0),
         ("histogram_bins", "40"),
     ],
@@ -39,4 +46,14 @@ def test_bad_reporting_value_is_named(parameters, key, value):
     bad["reporting"][key] = value
 
     with pytest.raises(ValueError, match=rf"Parameter 'reporting\.{key}' must be"):
+        check_parameters(bad)
+
+
+def test_missing_anomaly_bound_is_named(parameters):
+    bad = copy.deepcopy(parameters)
+    del bad["reporting"]["max_plot_anomalies"]
+
+    with pytest.raises(
+        ValueError, match=r"Parameter 'reporting\.max_plot_anomalies' is missing"
+    ):
         check_parameters(bad)

@@ -79,6 +79,7 @@ PARAMETER_RULES: dict[str, ParamRule] = {
         "a non-negative integer",
     ),
     "reporting.max_plot_points": ParamRule(_is_count(0), "an integer of 0 or more"),
+    "reporting.max_plot_anomalies": ParamRule(_is_count(0), "an integer of 0 or more"),
     "reporting.histogram_bins": ParamRule(_is_count(1), "an integer of 1 or more"),
 }
 

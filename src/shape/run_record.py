@@ -5,15 +5,22 @@ A ``ScoringRun`` is what the reporting node builds and what
 ``scoring_runs`` table) and the run's anomalous readings (rows of the
 ``anomalies`` table). Predictions for every row stay in Parquet; only the
 anomalies travel to the database.
+
+The anomalies are a pandas frame, or, for the sklearn engine, a lazy
+``ReadingBatches`` stream of frames that the dataset reads batch by batch while
+it writes, so a run with tens of millions of anomalies never holds them all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
 
 import pandas as pd
+
+from shape.engines.batches import ReadingBatches
 
 #: Columns of the anomalies frame that are not readings; every other column is
 #: an input feature of the row, stored in the table's ``readings`` object.
@@ -63,11 +70,14 @@ class ScoringRun:
         anomalies: One row per anomalous reading: ``row_number`` (int64,
             0-based position of the reading in the scored table), ``time``
             (float64), one float64 column per input feature and
-            ``anomaly_score`` (float64, the model's decision function).
+            ``anomaly_score`` (float64, the model's decision function). Either
+            one pandas frame or a ``ReadingBatches`` stream of such frames (in
+            row order, some possibly empty), which is read only when the
+            record is saved and may be read more than once.
     """
 
     summary: RunSummary
-    anomalies: pd.DataFrame
+    anomalies: pd.DataFrame | ReadingBatches
 
     @property
     def run_id(self) -> str:
@@ -81,3 +91,33 @@ class ScoringRun:
             for column in self.anomalies.columns
             if column not in ANOMALY_KEY_COLUMNS
         ]
+
+    def anomaly_frames(self) -> Iterator[pd.DataFrame]:
+        """Yields the anomalies: the frame itself, or each batch of the stream.
+
+        Raises:
+            TypeError: When ``anomalies`` is neither a frame nor a stream.
+        """
+        if isinstance(self.anomalies, ReadingBatches):
+            yield from self.anomalies
+        else:
+            yield self._anomaly_frame()
+
+    def anomalies_to_pandas(self) -> pd.DataFrame:
+        """All anomalies in one frame; a stream is read whole, so small runs only.
+
+        Raises:
+            TypeError: When ``anomalies`` is neither a frame nor a stream.
+        """
+        if isinstance(self.anomalies, ReadingBatches):
+            return self.anomalies.to_pandas()
+        return self._anomaly_frame()
+
+    def _anomaly_frame(self) -> pd.DataFrame:
+        if not isinstance(self.anomalies, pd.DataFrame):
+            raise TypeError(
+                f"The anomalies of run {self.run_id!r} must be a pandas DataFrame "
+                "or a ReadingBatches stream of them; got "
+                f"{type(self.anomalies).__name__}."
+            )
+        return self.anomalies

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +18,10 @@ import pytest
 from kedro.io.core import DatasetError
 
 from shape.datasets import ScoringRunDataset
+from shape.datasets.scoring_run_dataset import anomaly_table_chunks
 from shape.db import Dialect, connect, parse_database_url
+from shape.engines import sklearn_engine
+from shape.engines.batches import ReadingBatches
 from shape.run_record import RunSummary, ScoringRun
 from tests.conftest import PROJECT_ROOT
 from tests.postgres import PASSWORD
@@ -52,6 +56,53 @@ def make_run(run_id: str, n_anomalies: int, rows: int = 1000) -> ScoringRun:
         parameters={"engine": "sklearn", "preprocessing": {"time_column": "time"}},
     )
     return ScoringRun(summary=summary, anomalies=anomalies)
+
+
+def make_streamed_run(
+    run_id: str, rows: int, batch_rows: int
+) -> tuple[ScoringRun, pd.DataFrame]:
+    """A run whose anomalies are the sklearn engine's stream over scored batches.
+
+    About 40% of the ``rows`` scored readings are anomalies. Returns the run and
+    the anomalies the stream holds, as one frame.
+    """
+    rng = np.random.default_rng(rows)
+    scores = rng.uniform(-0.4, 0.6, rows)
+    predictions = pd.DataFrame(
+        {
+            "time": np.arange(rows) * 0.1,
+            "vibration_x": rng.normal(size=rows) * 1e-7,
+            "vibration_y": rng.normal(size=rows) * 1e12,
+            "vibration_z": rng.normal(size=rows),
+            "prediction": np.where(scores > 0, 1, -1).astype("int64"),
+            "anomaly_score": scores,
+        }
+    )
+    features = ["vibration_x", "vibration_y", "vibration_z"]
+    stream = sklearn_engine.select_anomalies(
+        ReadingBatches.from_frame(predictions, batch_rows), "time", features
+    )
+    expected = sklearn_engine.select_anomalies(predictions, "time", features)
+    summary = dict(
+        make_run(run_id, 0).summary,
+        rows=rows,
+        anomalies=len(expected),
+        anomaly_rate=len(expected) / rows,
+    )
+    return ScoringRun(summary=RunSummary(**summary), anomalies=stream), expected
+
+
+def failing_stream(run: ScoringRun, good_batches: int) -> ReadingBatches:
+    """``run``'s anomalies in batches of 50; the batch after ``good_batches`` fails."""
+    frame = run.anomalies_to_pandas()
+
+    def batches(columns: list[str] | None) -> Iterator[pd.DataFrame]:
+        for position, start in enumerate(range(0, len(frame), 50)):
+            if position == good_batches:
+                raise OSError("predictions.parquet: truncated row group")
+            yield frame.iloc[start : start + 50]
+
+    return ReadingBatches(batches, list(frame.columns), description="failing")
 
 
 def count_rows(url: str, run_id: str) -> tuple[int, int]:
@@ -132,6 +183,92 @@ class TestSaveAndLoad:
         assert np.isnan(loaded.loc[1, "vibration_x"])
         assert np.isnan(loaded.loc[2, "vibration_y"])
         assert loaded.loc[2, "vibration_x"] == run.anomalies.loc[2, "vibration_x"]
+
+
+class TestAnomalyStreams:
+    def test_batches_are_written_with_their_row_numbers_and_values(self, database_url):
+        run, expected = make_streamed_run("run-s", rows=5_000, batch_rows=333)
+        dataset = ScoringRunDataset(
+            credentials={"url": database_url}, copy_chunk_rows=64
+        )
+
+        dataset.save(run)
+        loaded = dataset.load()
+
+        assert 1_800 < len(expected) < 2_200
+        assert count_rows(database_url, "run-s") == (1, len(expected))
+        assert loaded.summary == run.summary
+        pd.testing.assert_frame_equal(
+            loaded.anomalies[expected.columns], expected, check_exact=True
+        )
+        # Row numbers run on across batches: row i of the scored table is at
+        # time 0.1 i.
+        np.testing.assert_array_equal(
+            loaded.anomalies["row_number"].to_numpy(),
+            np.rint(loaded.anomalies["time"].to_numpy() * 10).astype("int64"),
+        )
+
+    def test_saving_a_stream_again_replaces_the_run(self, database_url):
+        run, expected = make_streamed_run("run-s", rows=2_000, batch_rows=250)
+        dataset = ScoringRunDataset(credentials={"url": database_url})
+
+        dataset.save(run)
+        dataset.save(run)
+
+        assert count_rows(database_url, "run-s") == (1, len(expected))
+
+    def test_a_batch_failing_mid_stream_keeps_the_previous_run(self, database_url):
+        dataset = ScoringRunDataset(
+            credentials={"url": database_url}, copy_chunk_rows=16
+        )
+        previous = make_run("run-a", 20)
+        dataset.save(previous)
+        replacement = make_run("run-a", 400)
+        broken = ScoringRun(replacement.summary, failing_stream(replacement, 3))
+
+        with pytest.raises(DatasetError, match="truncated row group"):
+            dataset.save(broken)
+
+        assert count_rows(database_url, "run-a") == (1, 20)
+        loaded = dataset.load()
+        assert loaded.summary == previous.summary
+        pd.testing.assert_frame_equal(
+            loaded.anomalies[previous.anomalies.columns],
+            previous.anomalies,
+            check_exact=True,
+        )
+
+    def test_a_new_run_failing_mid_stream_leaves_nothing(self, database_url):
+        dataset = ScoringRunDataset(credentials={"url": database_url})
+        dataset.save(make_run("other", 5))
+        new = make_run("run-n", 400)
+
+        with pytest.raises(DatasetError, match="truncated row group"):
+            dataset.save(ScoringRun(new.summary, failing_stream(new, 2)))
+
+        assert count_rows(database_url, "run-n") == (0, 0)
+        assert count_rows(database_url, "other") == (1, 5)
+
+    def test_a_stream_is_converted_one_batch_at_a_time(self):
+        run = make_run("run-a", 400)
+        frame = run.anomalies
+        handed_out: list[int] = []
+
+        def batches(columns: list[str] | None) -> Iterator[pd.DataFrame]:
+            for start in range(0, len(frame), 100):
+                handed_out.append(start)
+                yield frame.iloc[start : start + 100]
+
+        stream = ReadingBatches(batches, list(frame.columns), description="counted")
+        chunks = anomaly_table_chunks(ScoringRun(run.summary, stream), 40)
+
+        # Chunks of 40 rows that never span two batches of 100: 40, 40, 20.
+        sizes = []
+        for chunk in chunks:
+            sizes.append(chunk.num_rows)
+            assert len(handed_out) == (len(sizes) - 1) // 3 + 1
+        assert sizes == [40, 40, 20] * 4
+        assert len(handed_out) == 4
 
 
 class TestAtomicity:
@@ -265,6 +402,20 @@ class TestFailures:
         )
 
         with pytest.raises(DatasetError, match=r"lacks columns \['anomaly_score'\]"):
+            dataset.save(run)
+
+        assert not (tmp_path / "runs.db").exists()
+
+    def test_anomalies_of_another_kind_are_refused_before_connecting(self, tmp_path):
+        run = make_run("run-a", 3)
+        run = ScoringRun(run.summary, [run.anomalies])
+        dataset = ScoringRunDataset(
+            credentials={"url": f"sqlite:///{tmp_path / 'runs.db'}"}
+        )
+
+        with pytest.raises(
+            DatasetError, match="must be a pandas DataFrame or a ReadingBatches"
+        ):
             dataset.save(run)
 
         assert not (tmp_path / "runs.db").exists()

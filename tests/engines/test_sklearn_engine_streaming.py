@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -340,3 +344,82 @@ def test_a_non_numeric_column_fails_when_the_stream_is_read():
 
     with pytest.raises(TypeError, match="Column 'a' must hold numbers"):
         engine.check_readings(stream, ["a"])
+
+
+def _scored_batches(
+    n_batches: int, batch_rows: int, created: list[weakref.ref] | None = None
+) -> ReadingBatches:
+    """Predictions made up batch by batch, about 40% anomalies, never all held.
+
+    Each batch is a new frame (row ``i`` of the table has ``time == i``); a
+    weak reference to it is appended to ``created`` when it is handed out.
+    """
+    columns = ["time", "vibration_x", "prediction", "anomaly_score"]
+
+    def batches(wanted: list[str] | None) -> Iterator[pd.DataFrame]:
+        for index in range(n_batches):
+            rng = np.random.default_rng(index)
+            scores = rng.uniform(-0.4, 0.6, batch_rows)
+            frame = pd.DataFrame(
+                {
+                    "time": np.arange(batch_rows, dtype="float64") + index * batch_rows,
+                    "vibration_x": rng.normal(50, 5, batch_rows),
+                    "prediction": np.where(scores > 0, 1, -1).astype("int64"),
+                    "anomaly_score": scores,
+                }
+            )
+            frame = frame if wanted is None else frame[wanted]
+            if created is not None:
+                created.append(weakref.ref(frame))
+            yield frame
+
+    return ReadingBatches(batches, columns, description="made-up predictions")
+
+
+def test_select_anomalies_of_a_stream_reads_nothing_until_iterated():
+    created: list[weakref.ref] = []
+
+    anomalies = engine.select_anomalies(
+        _scored_batches(5, 100, created), "time", ["vibration_x"]
+    )
+
+    assert isinstance(anomalies, ReadingBatches)
+    assert created == []
+    assert anomalies.columns == ["row_number", "time", "vibration_x", "anomaly_score"]
+
+
+def test_select_anomalies_of_a_stream_holds_one_batch_at_a_time():
+    created: list[weakref.ref] = []
+    anomalies = engine.select_anomalies(
+        _scored_batches(40, 1_000, created), "time", ["vibration_x"]
+    )
+
+    for position, batch in enumerate(anomalies):
+        gc.collect()
+        alive = [index for index, frame in enumerate(created) if frame() is not None]
+        # The predictions batch this anomaly batch came from is the only one
+        # read so far that is still in memory, and none was read ahead.
+        assert (len(created), alive) == (position + 1, [position])
+        assert 300 < len(batch) < 500
+    assert len(created) == 40
+
+
+def test_select_anomalies_of_a_stream_numbers_rows_across_batches():
+    stream = _scored_batches(7, 333)
+    table = stream.to_pandas()
+
+    anomalies = engine.select_anomalies(stream, "time", ["vibration_x"], first_row=5)
+
+    expected = engine.select_anomalies(table, "time", ["vibration_x"], first_row=5)
+    pd.testing.assert_frame_equal(anomalies.to_pandas(), expected)
+    # Row i of the made-up table has time i, so row numbers follow time.
+    np.testing.assert_array_equal(
+        expected["row_number"].to_numpy(), expected["time"].to_numpy() + 5
+    )
+    # Iterating again reads the predictions again and numbers from the start.
+    pd.testing.assert_frame_equal(anomalies.to_pandas(), expected)
+
+
+def test_select_anomalies_of_a_stream_names_a_missing_column_at_once():
+    with pytest.raises(KeyError, match=r"Columns \['vibration_q'\] are not in"):
+        engine.select_anomalies(_scored_batches(2, 10), "time", ["vibration_q"])

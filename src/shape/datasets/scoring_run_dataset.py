@@ -5,6 +5,11 @@ configured; ``shape.db`` opens it and applies the shipped schema migrations
 before the first write. One save is one transaction: the run's old rows are
 deleted and its new summary and anomalies inserted, so a reader sees either
 the whole run or nothing of it, and saving a run id again replaces that run.
+
+The anomalies may be one pandas frame or a lazy stream of frames
+(``ReadingBatches``, as the sklearn engine gives them); a stream is read batch
+by batch inside the transaction, so memory is bounded by one batch however many
+anomalies the run has.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from shape.db import (
     connect,
     parse_database_url,
 )
+from shape.engines.batches import ReadingBatches
 from shape.run_record import ANOMALY_KEY_COLUMNS, RunSummary, ScoringRun
 
 logger = logging.getLogger(__name__)
@@ -55,9 +61,12 @@ class ScoringRunDataset(AbstractDataset[ScoringRun, ScoringRun]):
     """Saves a ``ScoringRun`` to the ``scoring_runs`` and ``anomalies`` tables.
 
     Anomalies reach PostgreSQL through ``COPY ... FROM STDIN`` in CSV chunks of
-    ``copy_chunk_rows`` rows (memory stays bounded for any run size); SQLite
-    gets them through ``executemany``. Loading returns the run that finished
-    last.
+    ``copy_chunk_rows`` rows; SQLite gets them through ``executemany``. When the
+    run's anomalies are a stream, each batch is converted and written before
+    the next one is read, all in the one transaction: memory stays bounded by
+    a batch for any run size, and a batch that fails to arrive rolls the whole
+    save back. Loading returns the run that finished last, its anomalies as
+    one frame.
 
     Example catalog entry, with the URL read through credentials::
 
@@ -123,11 +132,15 @@ class ScoringRunDataset(AbstractDataset[ScoringRun, ScoringRun]):
             apply_migrations(connection, dialect)
             if dialect is Dialect.POSTGRESQL:
                 with connection:
-                    write_run(connection, dialect, data, self._copy_chunk_rows)
+                    written = write_run(
+                        connection, dialect, data, self._copy_chunk_rows
+                    )
             else:
                 connection.execute("BEGIN IMMEDIATE")
                 try:
-                    write_run(connection, dialect, data, self._copy_chunk_rows)
+                    written = write_run(
+                        connection, dialect, data, self._copy_chunk_rows
+                    )
                 except BaseException:
                     connection.execute("ROLLBACK")
                     raise
@@ -138,7 +151,7 @@ class ScoringRunDataset(AbstractDataset[ScoringRun, ScoringRun]):
         logger.info(
             "Saved run %s with %d anomalies to %s",
             data.run_id,
-            len(data.anomalies),
+            written,
             self._location.where,
         )
 
@@ -159,11 +172,11 @@ def write_run(
     dialect: Dialect,
     run: ScoringRun,
     copy_chunk_rows: int = 100_000,
-) -> None:
+) -> int:
     """Replaces the rows of ``run.run_id`` with ``run``, without committing.
 
     The caller owns the transaction: nothing written here is visible to others,
-    or kept, until it commits.
+    or kept, until it commits. A stream of anomalies is read here, once.
 
     Args:
         connection: A psycopg2 connection, or a sqlite3 connection inside
@@ -171,14 +184,16 @@ def write_run(
         dialect: The connection's dialect.
         run: The record to write.
         copy_chunk_rows: Anomalies per COPY chunk (PostgreSQL).
+
+    Returns:
+        The number of anomalies written.
     """
     if dialect is Dialect.POSTGRESQL:
-        _write_postgresql(connection, run, copy_chunk_rows)
-    else:
-        _write_sqlite(connection, run)
+        return _write_postgresql(connection, run, copy_chunk_rows)
+    return _write_sqlite(connection, run)
 
 
-def _write_postgresql(connection: Any, run: ScoringRun, chunk_rows: int) -> None:
+def _write_postgresql(connection: Any, run: ScoringRun, chunk_rows: int) -> int:
     summary = dict(run.summary, parameters=Json(run.summary["parameters"], _dumps))
     copy_sql = (
         f"COPY anomalies ({', '.join(ANOMALY_TABLE_COLUMNS)}) "
@@ -196,14 +211,17 @@ def _write_postgresql(connection: Any, run: ScoringRun, chunk_rows: int) -> None
             f"VALUES ({', '.join(['%s'] * len(SUMMARY_COLUMNS))})",
             [summary[column] for column in SUMMARY_COLUMNS],
         )
+        written = 0
         for chunk in anomaly_table_chunks(run, chunk_rows):
             buffer = io.BytesIO()
             pa_csv.write_csv(chunk, buffer, _CSV_OPTIONS)
             buffer.seek(0)
             cursor.copy_expert(copy_sql, buffer)
+            written += chunk.num_rows
+    return written
 
 
-def _write_sqlite(connection: Any, run: ScoringRun) -> None:
+def _write_sqlite(connection: Any, run: ScoringRun) -> int:
     summary = dict(
         run.summary,
         started_at=run.summary["started_at"].isoformat(),
@@ -221,9 +239,12 @@ def _write_sqlite(connection: Any, run: ScoringRun) -> None:
         f"INSERT INTO anomalies ({', '.join(ANOMALY_TABLE_COLUMNS)}) "
         f"VALUES ({', '.join(['?'] * len(ANOMALY_TABLE_COLUMNS))})"
     )
+    written = 0
     for chunk in anomaly_table_chunks(run, 100_000):
         columns = [chunk.column(name).to_pylist() for name in ANOMALY_TABLE_COLUMNS]
         connection.executemany(insert, zip(*columns, strict=True))
+        written += chunk.num_rows
+    return written
 
 
 def anomaly_table_chunks(run: ScoringRun, chunk_rows: int) -> Iterator[pa.Table]:
@@ -234,22 +255,27 @@ def anomaly_table_chunks(run: ScoringRun, chunk_rows: int) -> Iterator[pa.Table]
     Arrow writes each float64 in its shortest round-trip form, so values come
     back bit for bit. NaN becomes null in every column.
 
+    A stream of anomalies is read one batch at a time as the tables are taken:
+    only the batch being converted and one table are held.
+
     Args:
         run: The record whose anomalies to convert.
-        chunk_rows: Rows per yielded table.
+        chunk_rows: Most rows per yielded table; a table never spans two
+            batches of a stream, and an empty batch yields none.
     """
     features = run.feature_columns
-    for start in range(0, len(run.anomalies), chunk_rows):
-        part = run.anomalies.iloc[start : start + chunk_rows]
-        yield pa.table(
-            {
-                "run_id": pa.repeat(run.run_id, len(part)),
-                "row_number": pa.array(part["row_number"].to_numpy(dtype="int64")),
-                "time": _float_array(part["time"]),
-                "readings": _readings_json(part, features),
-                "anomaly_score": _float_array(part["anomaly_score"]),
-            }
-        )
+    for frame in run.anomaly_frames():
+        for start in range(0, len(frame), chunk_rows):
+            part = frame.iloc[start : start + chunk_rows]
+            yield pa.table(
+                {
+                    "run_id": pa.repeat(run.run_id, len(part)),
+                    "row_number": pa.array(part["row_number"].to_numpy(dtype="int64")),
+                    "time": _float_array(part["time"]),
+                    "readings": _readings_json(part, features),
+                    "anomaly_score": _float_array(part["anomaly_score"]),
+                }
+            )
 
 
 def _float_array(values: pd.Series) -> pa.Array:
@@ -331,10 +357,17 @@ def _anomaly_frame(rows: list[tuple]) -> pd.DataFrame:
 
 
 def _check_run(run: ScoringRun) -> None:
-    missing = [column for column in ANOMALY_KEY_COLUMNS if column not in run.anomalies]
+    """Checks the record's shape without reading a stream of anomalies."""
+    if not isinstance(run.anomalies, pd.DataFrame | ReadingBatches):
+        raise DatasetError(
+            f"The anomalies of run {run.run_id!r} must be a pandas DataFrame or a "
+            f"ReadingBatches stream of them; got {type(run.anomalies).__name__}."
+        )
+    present = list(run.anomalies.columns)
+    missing = [column for column in ANOMALY_KEY_COLUMNS if column not in present]
     if missing:
         raise DatasetError(
-            f"The anomalies frame of run {run.run_id!r} lacks columns {missing}; "
+            f"The anomaly table of run {run.run_id!r} lacks columns {missing}; "
             f"expected {list(ANOMALY_KEY_COLUMNS)} plus one column per feature."
         )
     absent = [column for column in SUMMARY_COLUMNS if column not in run.summary]

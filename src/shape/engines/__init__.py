@@ -58,7 +58,11 @@ class SplitReadings(TypedDict):
 
 
 class Engine(Protocol):
-    """The functions every engine module provides."""
+    """The functions every engine module provides.
+
+    ``select_anomalies`` returns a pandas frame or, when it is given a stream,
+    a ``ReadingBatches`` stream of frames; ``ScoringRun`` takes either.
+    """
 
     def select_readings(
         self, readings: Any, time_column: str, feature_columns: list[str]
@@ -90,7 +94,7 @@ class Engine(Protocol):
         time_column: str,
         feature_columns: list[str],
         first_row: int = 0,
-    ) -> pd.DataFrame: ...
+    ) -> Any: ...
 
     def sample_for_plots(self, predictions: Any, max_inliers: int) -> pd.DataFrame: ...
 

@@ -796,10 +796,8 @@ def select_anomalies(
     time_column: str,
     feature_columns: list[str],
     first_row: int = 0,
-) -> pd.DataFrame:
+) -> pd.DataFrame | ReadingBatches:
     """Keeps the anomalous rows of the predictions, for the database.
-
-    A stream is read batch by batch; only the anomalies are kept in memory.
 
     Args:
         predictions: Output of ``score_features``, a pandas frame or a
@@ -811,17 +809,40 @@ def select_anomalies(
         first_row: Position of the first row in the whole table.
 
     Returns:
-        A new frame, one row per anomaly (``prediction == -1``):
-        ``row_number`` (int64, position in the whole table), ``time``,
-        ``feature_columns`` and ``anomaly_score``, all float64.
+        Of the same kind as ``predictions``, one row per anomaly
+        (``prediction == -1``), in row order: ``row_number`` (int64, position
+        in the whole table), ``time``, ``feature_columns`` and
+        ``anomaly_score``, all float64. For a stream, a new lazy stream with
+        one frame (possibly empty) per batch of predictions: nothing is read
+        until it is iterated, each iteration reads the predictions again and
+        numbers the rows from ``first_row`` again, and only one batch is held
+        at a time, however many anomalies the table has.
+
+    Raises:
+        KeyError: When a column is missing from the predictions; for a
+            stream, raised at once, before anything is read.
     """
-    columns = [time_column, *feature_columns, "prediction", "anomaly_score"]
-    found = []
-    offset = first_row
-    for frame in as_batches(predictions).select(columns):
-        found.append(_frame_anomalies(frame, time_column, feature_columns, offset))
-        offset += len(frame)
-    return pd.concat(found, ignore_index=True)
+    if isinstance(predictions, pd.DataFrame):
+        return _frame_anomalies(predictions, time_column, feature_columns, first_row)
+
+    selected = as_batches(predictions).select(
+        [time_column, *feature_columns, "prediction", "anomaly_score"]
+    )
+
+    def anomaly_frames(columns: list[str] | None) -> Iterator[pd.DataFrame]:
+        # The running offset is why this is a source and not a ``map``: a
+        # per-batch function cannot know how many rows came before its batch.
+        offset = first_row
+        for frame in selected:
+            anomalies = _frame_anomalies(frame, time_column, feature_columns, offset)
+            offset += len(frame)
+            yield anomalies if columns is None else anomalies[columns]
+
+    return ReadingBatches(
+        anomaly_frames,
+        ["row_number", "time", *feature_columns, "anomaly_score"],
+        description=f"anomalies of {selected.description}",
+    )
 
 
 def _frame_anomalies(
@@ -859,47 +880,88 @@ def count_predictions(predictions: Any) -> PredictionCounts:
     return PredictionCounts(rows=rows, anomalies=anomalies, inliers=rows - anomalies)
 
 
-def sample_for_plots(predictions: Any, max_inliers: int) -> pd.DataFrame:
-    """Keeps every anomaly and at most ``max_inliers`` inliers, for plotting.
+def sample_for_plots(
+    predictions: Any, max_inliers: int, max_anomalies: int | None = None
+) -> pd.DataFrame:
+    """Keeps at most ``max_inliers`` inliers and ``max_anomalies`` anomalies.
 
-    The inliers kept are those whose row hash is smallest, so the choice depends
-    only on the rows' values: sampling batches one by one and then sampling the
-    concatenation of the results keeps exactly the rows that sampling the whole
-    table at once keeps. A batch-wise reader can therefore apply this function
-    to each batch and to the running result, and never hold more than
-    ``max_inliers`` inliers plus the anomalies.
+    Within each class the rows kept are those whose row hash is smallest, so
+    the choice depends only on the rows' values: sampling batches one by one
+    and then sampling the concatenation of the results keeps exactly the rows
+    that sampling the whole table at once keeps. A stream is sampled that way,
+    batch by batch, holding the sample and a few batches' samples at a time.
 
     Args:
         predictions: Output of ``score_features``, a pandas frame or a
             ``ReadingBatches`` stream: the reading columns, ``prediction`` (1
             inlier, -1 anomaly) and ``anomaly_score``.
         max_inliers: Most inlier rows to keep; must be at least 0.
+        max_anomalies: Most anomalous rows to keep (at least 0); None keeps
+            every anomaly, and memory then grows with their number.
 
     Returns:
-        A new frame with the columns of ``predictions`` and a fresh index: every
-        row with ``prediction == -1`` and up to ``max_inliers`` other rows, in
-        their original order. A stream is sampled batch by batch as described
-        above.
+        A new frame with the columns of ``predictions`` and a fresh index: up
+        to ``max_anomalies`` rows with ``prediction == -1`` and up to
+        ``max_inliers`` other rows (all of a class when it has no more), in
+        their original order.
     """
     if isinstance(predictions, pd.DataFrame):
-        return _sample_frame(predictions, max_inliers)
-    kept = pd.DataFrame(columns=list(predictions.columns))
+        return _sample_frame(predictions, max_inliers, max_anomalies)
+
+    kept: pd.DataFrame | None = None
+    waiting: list[pd.DataFrame] = []
+    waiting_rows = 0
     for frame in predictions:
-        combined = frame if kept.empty else pd.concat([kept, frame], ignore_index=True)
-        kept = _sample_frame(combined, max_inliers)
-    return kept
+        waiting.append(_sample_frame(frame, max_inliers, max_anomalies))
+        waiting_rows += len(waiting[-1])
+        # Merging only once as many rows wait as are kept copies each row a
+        # bounded number of times, so the pass stays linear in the rows read
+        # even when every anomaly is kept; merging after each batch would copy
+        # the kept rows once per batch.
+        if kept is None or waiting_rows >= len(kept):
+            kept = _merge_samples(kept, waiting, max_inliers, max_anomalies)
+            waiting, waiting_rows = [], 0
+    if kept is None:
+        return pd.DataFrame(columns=list(predictions.columns))
+    return _merge_samples(kept, waiting, max_inliers, max_anomalies)
 
 
-def _sample_frame(predictions: pd.DataFrame, max_inliers: int) -> pd.DataFrame:
-    keep = predictions["prediction"].to_numpy() == -1
-    inlier_positions = np.flatnonzero(~keep)
-    if len(inlier_positions) > max_inliers:
-        keys = pd.util.hash_pandas_object(
-            predictions.iloc[inlier_positions], index=False
-        ).to_numpy()
-        inlier_positions = inlier_positions[
-            np.argpartition(keys, max_inliers)[:max_inliers]
-        ]
-    keep[inlier_positions] = True
+def _merge_samples(
+    kept: pd.DataFrame | None,
+    samples: list[pd.DataFrame],
+    max_inliers: int,
+    max_anomalies: int | None,
+) -> pd.DataFrame:
+    frames = [frame for frame in [kept, *samples] if frame is not None]
+    if len(frames) == 1:
+        return frames[0]
+    combined = pd.concat(frames, ignore_index=True)
+    return _sample_frame(combined, max_inliers, max_anomalies)
+
+
+def _sample_frame(
+    predictions: pd.DataFrame, max_inliers: int, max_anomalies: int | None
+) -> pd.DataFrame:
+    is_anomaly = predictions["prediction"].to_numpy() == -1
+    keep = np.zeros(len(predictions), dtype=bool)
+    keep[_smallest_hashes(predictions, np.flatnonzero(~is_anomaly), max_inliers)] = True
+    anomaly_positions = np.flatnonzero(is_anomaly)
+    if max_anomalies is not None:
+        anomaly_positions = _smallest_hashes(
+            predictions, anomaly_positions, max_anomalies
+        )
+    keep[anomaly_positions] = True
 
     return predictions[keep].reset_index(drop=True)
+
+
+def _smallest_hashes(
+    predictions: pd.DataFrame, positions: np.ndarray, limit: int
+) -> np.ndarray:
+    """The (at most ``limit``) of ``positions`` whose rows hash smallest."""
+    if len(positions) <= limit:
+        return positions
+    keys = pd.util.hash_pandas_object(
+        predictions.iloc[positions], index=False
+    ).to_numpy()
+    return positions[np.argpartition(keys, limit)[:limit]]

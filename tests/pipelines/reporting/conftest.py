@@ -29,4 +29,4 @@ def predictions() -> pd.DataFrame:
 
 @pytest.fixture
 def reporting_params() -> dict:
-    return {"max_plot_points": 5000, "histogram_bins": 10}
+    return {"max_plot_points": 5000, "max_plot_anomalies": 5000, "histogram_bins": 10}

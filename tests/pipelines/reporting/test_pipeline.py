@@ -48,7 +48,11 @@ def test_reporting_pipeline_records_metrics_and_the_run(
             "params:engine": MemoryDataset("sklearn"),
             "params:fit_on": MemoryDataset("batch"),
             "params:reporting": MemoryDataset(
-                {"max_plot_points": 5000, "histogram_bins": 40}
+                {
+                    "max_plot_points": 5000,
+                    "max_plot_anomalies": 5000,
+                    "histogram_bins": 40,
+                }
             ),
             "params:preprocessing": MemoryDataset(preprocessing_params),
             "scoring_metrics": MemoryDataset(copy_mode="assign"),

@@ -20,6 +20,11 @@ from shape.pipelines.reporting.nodes import (
 FEATURES = ["vibration_x", "vibration_y", "vibration_z"]
 
 
+def _bounds(max_inliers: int, max_anomalies: int = 5_000) -> dict:
+    """The ``reporting`` parameters the plot sample reads."""
+    return {"max_plot_points": max_inliers, "max_plot_anomalies": max_anomalies}
+
+
 def _metrics_for(predictions: pd.DataFrame) -> dict:
     anomalies = int((predictions["prediction"] == -1).sum())
     return {
@@ -61,18 +66,14 @@ def _as_set(points: np.ndarray) -> set[tuple[float, float]]:
 
 class TestSamplePredictionsForPlots:
     def test_small_table_is_kept_whole(self, predictions):
-        sample = sample_predictions_for_plots(
-            predictions, {"max_plot_points": 100}, "sklearn"
-        )
+        sample = sample_predictions_for_plots(predictions, _bounds(100), "sklearn")
 
         pd.testing.assert_frame_equal(sample, predictions)
 
     def test_large_table_keeps_every_anomaly_and_at_most_the_bound(self):
         table = _large_predictions(rows=20_000, anomalies=150)
 
-        sample = sample_predictions_for_plots(
-            table, {"max_plot_points": 1_000}, "sklearn"
-        )
+        sample = sample_predictions_for_plots(table, _bounds(1_000), "sklearn")
 
         anomalies = table[table["prediction"] == -1]
         assert len(sample) == 1_000 + 150
@@ -85,10 +86,35 @@ class TestSamplePredictionsForPlots:
         assert sample["time"].is_monotonic_increasing
         assert set(sample["time"]) <= set(table["time"])
 
+    def test_anomalies_beyond_their_bound_are_sampled_by_hash(self):
+        table = _large_predictions(rows=20_000, anomalies=8_000)
+
+        sample = sample_predictions_for_plots(table, _bounds(1_000, 300), "sklearn")
+
+        # The 300 anomalous rows whose values hash smallest, in table order.
+        anomalies = table[table["prediction"] == -1]
+        hashes = pd.util.hash_pandas_object(anomalies, index=False)
+        expected = anomalies.loc[hashes.nsmallest(300).index].sort_index()
+        assert (sample["prediction"] == 1).sum() == 1_000
+        pd.testing.assert_frame_equal(
+            sample[sample["prediction"] == -1].reset_index(drop=True),
+            expected.reset_index(drop=True),
+        )
+
+    def test_the_same_rows_are_drawn_on_every_run(self):
+        table = _large_predictions(rows=20_000, anomalies=8_000)
+
+        first = sample_predictions_for_plots(table, _bounds(1_000, 300), "sklearn")
+        again = sample_predictions_for_plots(
+            table.copy(), _bounds(1_000, 300), "sklearn"
+        )
+
+        pd.testing.assert_frame_equal(first, again)
+
     def test_does_not_change_its_input(self, predictions):
         before = predictions.copy()
 
-        sample_predictions_for_plots(predictions, {"max_plot_points": 2}, "sklearn")
+        sample_predictions_for_plots(predictions, _bounds(2), "sklearn")
 
         pd.testing.assert_frame_equal(predictions, before)
 
@@ -137,15 +163,37 @@ class TestPlotScoreHistogram:
 
     def test_title_says_when_inliers_are_sampled(self, reporting_params):
         table = _large_predictions(rows=20_000, anomalies=150)
-        sample = sample_predictions_for_plots(
-            table, {"max_plot_points": 1_000}, "sklearn"
-        )
+        sample = sample_predictions_for_plots(table, _bounds(1_000), "sklearn")
 
         figure = plot_score_histogram(sample, _metrics_for(table), reporting_params)
 
         assert figure.axes[0].get_title() == (
-            "Anomaly scores of a sample of 20,000 readings: 1,000 of 19,850 "
+            "Anomaly scores of a sample of 20,000 readings:\n1,000 of 19,850 "
             "inliers and all 150 anomalies"
+        )
+
+    def test_title_says_when_both_classes_are_sampled(self, reporting_params):
+        table = _large_predictions(rows=20_000, anomalies=8_000)
+        sample = sample_predictions_for_plots(table, _bounds(1_000, 300), "sklearn")
+
+        figure = plot_score_histogram(sample, _metrics_for(table), reporting_params)
+
+        assert figure.axes[0].get_title() == (
+            "Anomaly scores of a sample of 20,000 readings:\n1,000 of 12,000 "
+            "inliers and 300 of 8,000 anomalies"
+        )
+        _, anomaly_bars = _bars_by_label(figure, "inlier", "anomaly")
+        assert sum(bar.get_height() for bar in anomaly_bars) == 300
+
+    def test_title_says_when_only_anomalies_are_sampled(self, reporting_params):
+        table = _large_predictions(rows=2_000, anomalies=1_500)
+        sample = sample_predictions_for_plots(table, _bounds(5_000, 100), "sklearn")
+
+        figure = plot_score_histogram(sample, _metrics_for(table), reporting_params)
+
+        assert figure.axes[0].get_title() == (
+            "Anomaly scores of a sample of 2,000 readings:\nall 500 inliers and "
+            "100 of 1,500 anomalies"
         )
 
     def test_one_distinct_score_still_draws(self, reporting_params):
@@ -184,9 +232,7 @@ class TestPlotVibrationOverTime:
 
     def test_marks_every_anomaly_of_a_sampled_table(self, preprocessing_params):
         table = _large_predictions(rows=20_000, anomalies=150)
-        sample = sample_predictions_for_plots(
-            table, {"max_plot_points": 500}, "sklearn"
-        )
+        sample = sample_predictions_for_plots(table, _bounds(500), "sklearn")
 
         figure = plot_vibration_over_time(
             sample, _metrics_for(table), preprocessing_params
@@ -198,8 +244,58 @@ class TestPlotVibrationOverTime:
             anomalies[["time", "vibration_y"]].to_numpy()
         )
         assert figure.get_suptitle().startswith(
-            "Vibration over time of a sample of 20,000 readings: 500 of"
+            "Vibration over time of a sample of 20,000 readings:\n500 of"
         )
+
+    def test_marks_only_the_sampled_anomalies(self, preprocessing_params):
+        table = _large_predictions(rows=20_000, anomalies=8_000)
+        sample = sample_predictions_for_plots(table, _bounds(500, 250), "sklearn")
+
+        figure = plot_vibration_over_time(
+            sample, _metrics_for(table), preprocessing_params
+        )
+
+        sampled_anomalies = sample[sample["prediction"] == -1]
+        offsets = _anomaly_scatter(figure.axes[2]).get_offsets()
+        assert len(offsets) == 250
+        assert _as_set(offsets) == _as_set(
+            sampled_anomalies[["time", "vibration_z"]].to_numpy()
+        )
+        assert figure.get_suptitle() == (
+            "Vibration over time of a sample of 20,000 readings:\n500 of 12,000 "
+            "inliers and 250 of 8,000 anomalies"
+        )
+
+    def test_titles_of_a_100m_row_table_fit_in_the_figures(
+        self, preprocessing_params, reporting_params
+    ):
+        sample = sample_predictions_for_plots(
+            _large_predictions(rows=20_000, anomalies=8_000),
+            _bounds(5_000, 5_000),
+            "sklearn",
+        )
+        metrics = {
+            "rows": 100_000_000,
+            "anomalies": 39_999_996,
+            "inliers": 60_000_004,
+        }
+
+        histogram = plot_score_histogram(sample, metrics, reporting_params)
+        timeline = plot_vibration_over_time(sample, metrics, preprocessing_params)
+
+        (suptitle,) = [
+            text for text in timeline.texts if text.get_text().startswith("Vib")
+        ]
+        for figure, title in [
+            (histogram, histogram.axes[0].title),
+            (timeline, suptitle),
+        ]:
+            figure.canvas.draw()
+            extent = title.get_window_extent()
+            assert 0 <= extent.x0 and extent.x1 <= figure.bbox.width
+            assert title.get_text().endswith(
+                "5,000 of 60,000,004 inliers and 5,000 of 39,999,996 anomalies"
+            )
 
     def test_renders_to_png(self, predictions, preprocessing_params):
         figure = plot_vibration_over_time(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 
 from shape.engines import sklearn_engine
+from shape.engines.batches import ReadingBatches
 from shape.pipelines.reporting.nodes import build_run_record
 from shape.run_record import RunContext, ScoringRun
 
@@ -106,6 +108,32 @@ def test_build_run_record(predictions, parameters, run_context):
     assert record.anomalies["row_number"].tolist() == [1, 4]
     assert record.feature_columns == ["vx", "vy"]
     pd.testing.assert_frame_equal(predictions, original)
+
+
+def test_build_run_record_of_a_stream_leaves_the_anomalies_unread(
+    predictions, parameters, run_context
+):
+    metrics = {"rows": 5, "anomalies": 2, "anomaly_rate": 0.4}
+    batches_read: list[int] = []
+
+    def batches(columns: list[str] | None) -> Iterator[pd.DataFrame]:
+        for start in range(0, len(predictions), 2):
+            batches_read.append(start)
+            batch = predictions.iloc[start : start + 2]
+            yield batch if columns is None else batch[columns]
+
+    stream = ReadingBatches(batches, list(predictions.columns), "counted")
+
+    record = build_run_record(stream, metrics, run_context, parameters)
+
+    assert isinstance(record.anomalies, ReadingBatches)
+    assert batches_read == []
+    assert record.feature_columns == ["vx", "vy"]
+    pd.testing.assert_frame_equal(
+        record.anomalies_to_pandas(),
+        sklearn_engine.select_anomalies(predictions, "ts", ["vx", "vy"]),
+    )
+    assert batches_read == [0, 2, 4]
 
 
 def test_build_run_record_without_the_hook_says_so(predictions, parameters):

@@ -1,9 +1,10 @@
 """Nodes of the reporting pipeline: summarise a scoring run, record it, plot it.
 
 The plots are drawn from ``plotted_predictions``, a bounded pandas sample of the
-predictions (every anomaly and at most ``reporting.max_plot_points`` inliers),
-so they cost the same however large the scored table is. Figures are built on
-matplotlib's Agg canvas, which needs no display.
+predictions (at most ``reporting.max_plot_points`` inliers and
+``reporting.max_plot_anomalies`` anomalies), so they cost the same however large
+the scored table is and however many of its readings are anomalies. Figures are
+built on matplotlib's Agg canvas, which needs no display.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from shape.chain import FittedChain
-from shape.engines import ReadingsCheck, get_engine
+from shape.engines import ReadingsCheck, get_engine, sklearn_engine
 from shape.run_record import STATUS_SUCCEEDED, RunContext, RunSummary, ScoringRun
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,10 @@ def build_run_record(
     Returns:
         The summary (status ``succeeded``) and one row per anomaly:
         ``row_number``, ``time``, the feature columns and ``anomaly_score``.
+        The anomalies are what the engine's ``select_anomalies`` gives: for the
+        sklearn engine reading a stream, a lazy stream that the database
+        dataset reads batch by batch while it writes, so nothing of it is read
+        here.
 
     Raises:
         ValueError: When ``run_context`` is empty, that is when the hook is not
@@ -150,31 +155,60 @@ def build_run_record(
         mlflow_run_id=run_context["mlflow_run_id"],
         parameters=dict(parameters),
     )
-    logger.info("Run %s: %d anomalies to record", summary["run_id"], len(anomalies))
+    logger.info(
+        "Run %s: %d anomalies to record", summary["run_id"], summary["anomalies"]
+    )
     return ScoringRun(summary=summary, anomalies=anomalies)
 
 
 def sample_predictions_for_plots(
     predictions: Any, reporting: dict[str, Any], engine: str
 ) -> pd.DataFrame:
-    """Takes the rows the plots draw: every anomaly and a bounded inlier sample.
+    """Takes the rows the plots draw: a bounded sample of each class.
+
+    Within each class the rows kept are those whose values hash smallest, so
+    every run of the same table draws the same rows; a class with no more rows
+    than its bound is kept whole.
 
     Args:
         predictions: Output of ``score_readings``, with ``prediction`` (1
             inlier, -1 anomaly) and ``anomaly_score`` columns.
         reporting: The ``reporting`` parameters; reads ``max_plot_points``, the
-            most inliers to keep (anomalies come on top of it).
+            most inliers to keep, and ``max_plot_anomalies``, the most
+            anomalies to keep.
         engine: The ``engine`` parameter.
 
     Returns:
         A pandas frame with the columns of ``predictions``, one row per plotted
         reading.
     """
-    sample = get_engine(engine).sample_for_plots(
-        predictions, reporting["max_plot_points"]
+    sample = _plot_sample(
+        predictions,
+        reporting["max_plot_points"],
+        reporting["max_plot_anomalies"],
+        engine,
     )
-    logger.info("Plotting %d readings", len(sample))
+    plotted_anomalies = int((sample["prediction"] == -1).sum())
+    logger.info(
+        "Plotting %d readings: %d inliers and %d anomalies",
+        len(sample),
+        len(sample) - plotted_anomalies,
+        plotted_anomalies,
+    )
     return sample
+
+
+def _plot_sample(
+    predictions: Any, max_inliers: int, max_anomalies: int, engine: str
+) -> pd.DataFrame:
+    if engine == "sklearn":
+        return sklearn_engine.sample_for_plots(predictions, max_inliers, max_anomalies)
+    # The Spark engine's sample_for_plots takes no anomaly bound: it collects
+    # every anomaly to the driver, so driver memory still grows with them.
+    # Its pandas result is bounded here by the same hash rule, so that the
+    # plots and their titles follow max_plot_anomalies with either engine.
+    collected = get_engine(engine).sample_for_plots(predictions, max_inliers)
+    return sklearn_engine.sample_for_plots(collected, max_inliers, max_anomalies)
 
 
 def plot_score_histogram(
@@ -219,7 +253,8 @@ def plot_score_histogram(
     )
     axes.set_xlabel("anomaly score (decision function)")
     axes.set_ylabel("readings")
-    axes.set_title(f"Anomaly scores of {_sample_caption(len(scores), scoring_metrics)}")
+    caption = _sample_caption(is_anomaly, scoring_metrics)
+    axes.set_title(f"Anomaly scores of {caption}")
     axes.legend()
     return figure
 
@@ -258,9 +293,8 @@ def plot_vibration_over_time(
         *all_axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=2
     )
     all_axes[-1, 0].set_xlabel(time_column)
-    figure.suptitle(
-        f"Vibration over time of {_sample_caption(len(ordered), scoring_metrics)}"
-    )
+    caption = _sample_caption(is_anomaly, scoring_metrics)
+    figure.suptitle(f"Vibration over time of {caption}")
     return figure
 
 
@@ -296,13 +330,24 @@ def _bin_edges(scores: np.ndarray, bins: int) -> np.ndarray:
     return first + width * np.arange(count + 1)
 
 
-def _sample_caption(plotted_rows: int, metrics: ScoringMetrics) -> str:
-    """Says which readings a plot shows: all of them, or which sample."""
-    if plotted_rows >= metrics["rows"]:
+def _sample_caption(is_anomaly: np.ndarray, metrics: ScoringMetrics) -> str:
+    """Says which readings a plot shows: all of them, or how many of each class.
+
+    ``is_anomaly`` holds one boolean per plotted reading. A sample takes two
+    lines, so that a title stays inside the figure at any table size, for
+    example "a sample of 100,000,000 readings:" then "5,000 of 60,000,000
+    inliers and 5,000 of 40,000,000 anomalies".
+    """
+    plotted_anomalies = int(is_anomaly.sum())
+    plotted_inliers = len(is_anomaly) - plotted_anomalies
+    if len(is_anomaly) >= metrics["rows"]:
         return f"all {metrics['rows']:,} readings ({metrics['anomalies']:,} anomalies)"
-    sampled_inliers = plotted_rows - metrics["anomalies"]
-    return (
-        f"a sample of {metrics['rows']:,} readings: {sampled_inliers:,} "
-        f"of {metrics['inliers']:,} inliers and all {metrics['anomalies']:,} "
-        "anomalies"
-    )
+    inliers = _share_caption(plotted_inliers, metrics["inliers"], "inliers")
+    anomalies = _share_caption(plotted_anomalies, metrics["anomalies"], "anomalies")
+    return f"a sample of {metrics['rows']:,} readings:\n{inliers} and {anomalies}"
+
+
+def _share_caption(plotted: int, total: int, noun: str) -> str:
+    if plotted >= total:
+        return f"all {total:,} {noun}"
+    return f"{plotted:,} of {total:,} {noun}"
