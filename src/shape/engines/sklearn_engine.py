@@ -10,12 +10,14 @@ are written; aggregates (``check_readings``, ``fit_chain``,
 Fitting gives scikit-learn's result at any size: ``QuantileTransformer`` is
 fitted, by scikit-learn, on the rows it would use itself (all rows up to
 ``subsample``, else a uniform sample of that size drawn over the batches, seeded
-by the step's ``random_state``); ``StandardScaler`` is fitted with scikit-learn's
-own incremental mean and variance, one batch at a time. On a table of one batch
-and at most ``subsample`` rows the fitted state is identical to fitting the
-in-memory pipeline. The fitted chain is kept as a ``FittedChain`` of plain
-numbers; applying it uses the same arithmetic as scikit-learn's ``transform``
-(checked to be bit-identical in the tests) without its per-call overhead.
+by the step's ``random_state``); ``StandardScaler`` gets scikit-learn's
+incremental mean and variance, one batch at a time, with the arithmetic of
+``partial_fit``. On a table of one batch and at most ``subsample`` rows the
+fitted state is identical to fitting the in-memory pipeline. The fitted chain is
+kept as a ``FittedChain`` of plain numbers; applying it runs the compiled loops
+of ``shape.engines.kernels``, which do the arithmetic of scikit-learn's
+``transform`` (checked to be bit-identical in the tests) on every core, without
+its per-call checks and copies.
 """
 
 from __future__ import annotations
