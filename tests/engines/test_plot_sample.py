@@ -1,7 +1,7 @@
 """Both engines' plot samples: bounded, the same rows every time.
 
 The sklearn engine bounds each class itself, batch by batch; the Spark engine
-bounds the inliers, and the reporting node bounds what it collects.
+bounds each class in Spark, so only the sample reaches the driver.
 """
 
 from __future__ import annotations
@@ -148,6 +148,17 @@ def test_spark_sample_is_bounded_and_keeps_all_anomalies(spark):
         table.loc[table["prediction"] == -1, "time"].to_numpy(),
     )
     assert set(sample["time"]) <= set(table["time"])
+
+
+def test_spark_sample_bounds_the_anomalies_in_spark(spark):
+    table = _predictions(rows=2_000, anomalies=800)
+
+    sample = spark_sampling.sample_for_plots(spark.createDataFrame(table), 300, 50)
+
+    assert (sample["prediction"] == 1).sum() == 300
+    assert (sample["prediction"] == -1).sum() == 50
+    anomaly_times = set(table.loc[table["prediction"] == -1, "time"])
+    assert set(sample.loc[sample["prediction"] == -1, "time"]) <= anomaly_times
 
 
 def test_spark_sample_through_the_reporting_node_bounds_the_anomalies(spark):

@@ -96,7 +96,9 @@ class Engine(Protocol):
         first_row: int = 0,
     ) -> Any: ...
 
-    def sample_for_plots(self, predictions: Any, max_inliers: int) -> pd.DataFrame: ...
+    def sample_for_plots(
+        self, predictions: Any, max_inliers: int, max_anomalies: int | None = None
+    ) -> pd.DataFrame: ...
 
 
 def get_engine(name: str) -> Engine | ModuleType:

@@ -22,35 +22,41 @@ logger = logging.getLogger(__name__)
 _KEY = "_plot_sample_key"
 
 
-def sample_for_plots(predictions: SparkDataFrame, max_inliers: int) -> pd.DataFrame:
-    """Keeps every anomaly and at most ``max_inliers`` inliers, as pandas.
+def sample_for_plots(
+    predictions: SparkDataFrame, max_inliers: int, max_anomalies: int | None = None
+) -> pd.DataFrame:
+    """Keeps at most ``max_inliers`` inliers and ``max_anomalies`` anomalies.
 
-    Inliers are ranked by a hash of their values (``xxhash64`` of every column)
-    and the lowest ``max_inliers`` are kept, so the sample is the same on every
-    run and Spark only ever hands that many inliers to the driver. Every anomaly
-    is collected as well; a table whose anomalies do not fit in the driver's
-    memory cannot be plotted this way.
+    Within each class the rows are ranked by a hash of their values
+    (``xxhash64`` of every column) and the lowest are kept, so the sample is the
+    same on every run and Spark only ever hands that many rows to the driver.
 
     Args:
         predictions: Spark frame of the scored readings: the reading columns,
             ``prediction`` (1 inlier, -1 anomaly) and ``anomaly_score``.
         max_inliers: Most inlier rows to keep; must be at least 0.
+        max_anomalies: Most anomalous rows to keep (at least 0); None collects
+            every anomaly, and the driver's memory then grows with them.
 
     Returns:
-        A pandas frame with the columns of ``predictions``: every anomaly and up
-        to ``max_inliers`` inliers, in no set order (the plot nodes sort by
-        time).
+        A pandas frame with the columns of ``predictions``, in no set order (the
+        plot nodes sort by time).
     """
-    columns = predictions.columns
+    inliers = _lowest_hashes(predictions.filter(F.col("prediction") != -1), max_inliers)
     anomalies = predictions.filter(F.col("prediction") == -1)
-    inliers = (
-        predictions.filter(F.col("prediction") != -1)
-        .withColumn(_KEY, F.xxhash64(*columns))
-        .orderBy(_KEY)
-        .limit(max_inliers)
-        .select(*columns)
-    )
+    if max_anomalies is not None:
+        anomalies = _lowest_hashes(anomalies, max_anomalies)
 
     sample = anomalies.unionByName(inliers).toPandas()
     logger.info("Collected %d rows from Spark for the plots", len(sample))
     return sample
+
+
+def _lowest_hashes(rows: SparkDataFrame, limit: int) -> SparkDataFrame:
+    columns = rows.columns
+    return (
+        rows.withColumn(_KEY, F.xxhash64(*columns))
+        .orderBy(_KEY)
+        .limit(limit)
+        .select(*columns)
+    )

@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from shape.chain import FittedChain
-from shape.engines import ReadingsCheck, get_engine, sklearn_engine
+from shape.engines import ReadingsCheck, get_engine
 from shape.run_record import STATUS_SUCCEEDED, RunContext, RunSummary, ScoringRun
 
 logger = logging.getLogger(__name__)
@@ -182,11 +182,8 @@ def sample_predictions_for_plots(
         A pandas frame with the columns of ``predictions``, one row per plotted
         reading.
     """
-    sample = _plot_sample(
-        predictions,
-        reporting["max_plot_points"],
-        reporting["max_plot_anomalies"],
-        engine,
+    sample = get_engine(engine).sample_for_plots(
+        predictions, reporting["max_plot_points"], reporting["max_plot_anomalies"]
     )
     plotted_anomalies = int((sample["prediction"] == -1).sum())
     logger.info(
@@ -196,19 +193,6 @@ def sample_predictions_for_plots(
         plotted_anomalies,
     )
     return sample
-
-
-def _plot_sample(
-    predictions: Any, max_inliers: int, max_anomalies: int, engine: str
-) -> pd.DataFrame:
-    if engine == "sklearn":
-        return sklearn_engine.sample_for_plots(predictions, max_inliers, max_anomalies)
-    # The Spark engine's sample_for_plots takes no anomaly bound: it collects
-    # every anomaly to the driver, so driver memory still grows with them.
-    # Its pandas result is bounded here by the same hash rule, so that the
-    # plots and their titles follow max_plot_anomalies with either engine.
-    collected = get_engine(engine).sample_for_plots(predictions, max_inliers)
-    return sklearn_engine.sample_for_plots(collected, max_inliers, max_anomalies)
 
 
 def plot_score_histogram(
