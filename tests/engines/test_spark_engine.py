@@ -6,6 +6,7 @@ scikit-learn itself (or with the scikit-learn engine) on the same numbers.
 
 from __future__ import annotations
 
+import logging
 import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -199,12 +200,47 @@ def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[Non
             spark.conf.set(key, value)
 
 
+def _scored_frame(n_rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = _frame(rng.normal(size=(n_rows, 3)))
+    frame["prediction"] = np.where(rng.random(n_rows) < 0.3, -1, 1).astype("int64")
+    frame["anomaly_score"] = rng.normal(size=n_rows)
+    return frame
+
+
+def _in_time_ranges(spark: SparkSession, frame: pd.DataFrame, n_parts: int):
+    """``frame`` in ``n_parts`` partitions of consecutive rows, out of order within
+    each, the layout of the part files Spark writes from a time-ordered table."""
+    size = -(-len(frame) // n_parts)
+    parts = [
+        frame.iloc[start : start + size].sample(frac=1.0, random_state=start)
+        for start in range(0, len(frame), size)
+    ]
+    rows = [tuple(row) for row in pd.concat(parts).itertuples(index=False)]
+    schema = spark.createDataFrame(frame.head(1)).schema
+    return spark.createDataFrame(spark.sparkContext.parallelize(rows, n_parts), schema)
+
+
+def test_select_anomalies_ranks_in_place_when_partitions_hold_separate_times(
+    spark, caplog
+):
+    frame = _scored_frame(2_000, seed=3)
+
+    with caplog.at_level(logging.DEBUG, logger=spark_engine.__name__):
+        found = spark_engine.select_anomalies(
+            _in_time_ranges(spark, frame, 4), "time", COLUMNS, first_row=7
+        )
+
+    expected = sklearn_engine.select_anomalies(frame, "time", COLUMNS, first_row=7)
+    pd.testing.assert_frame_equal(found, expected)
+    assert "in place, in 4 separate time ranges" in caplog.text
+
+
 @pytest.mark.parametrize("time_ranges", [1, 5])
-def test_select_anomalies_numbers_rows_across_sorted_partitions(spark, time_ranges):
-    rng = np.random.default_rng(3)
-    frame = _frame(rng.normal(size=(2_000, 3)))
-    frame["prediction"] = np.where(rng.random(2_000) < 0.3, -1, 1).astype("int64")
-    frame["anomaly_score"] = rng.normal(size=2_000)
+def test_select_anomalies_sorts_across_partitions_whose_times_overlap(
+    spark, caplog, time_ranges
+):
+    frame = _scored_frame(2_000, seed=3)
     shuffled = spark.createDataFrame(frame.sample(frac=1.0, random_state=1))
     shuffled = shuffled.repartition(4)
     # The sort spreads the rows over `time_ranges` partitions (adaptive
@@ -214,13 +250,40 @@ def test_select_anomalies_numbers_rows_across_sorted_partitions(spark, time_rang
         "spark.sql.shuffle.partitions": str(time_ranges),
         "spark.sql.adaptive.coalescePartitions.enabled": "false",
     }
-    with _session_conf(spark, settings):
+    with (
+        _session_conf(spark, settings),
+        caplog.at_level(logging.DEBUG, logger=spark_engine.__name__),
+    ):
         ranges = shuffled.orderBy("time").select(F.spark_partition_id()).distinct()
         assert ranges.count() == time_ranges
         found = spark_engine.select_anomalies(shuffled, "time", COLUMNS, first_row=7)
 
     expected = sklearn_engine.select_anomalies(frame, "time", COLUMNS, first_row=7)
     pd.testing.assert_frame_equal(found, expected)
+    assert "after a sort by time across partitions" in caplog.text
+
+
+def test_select_anomalies_sorts_when_partitions_differ_between_reads(
+    spark, monkeypatch, caplog
+):
+    frame = _scored_frame(600, seed=4)
+    table = _in_time_ranges(spark, frame, 3)
+    measure_ranges = spark_engine._partition_ranges
+
+    def _ranges_of_other_partitions(table, time_column):
+        # As if the second read had split the table otherwise.
+        ranges = measure_ranges(table, time_column)
+        ranges["partition"] = ranges["partition"].to_numpy()[::-1]
+        return ranges
+
+    monkeypatch.setattr(spark_engine, "_partition_ranges", _ranges_of_other_partitions)
+
+    with caplog.at_level(logging.DEBUG, logger=spark_engine.__name__):
+        found = spark_engine.select_anomalies(table, "time", COLUMNS)
+
+    expected = sklearn_engine.select_anomalies(frame, "time", COLUMNS)
+    pd.testing.assert_frame_equal(found, expected)
+    assert "after a sort by time across partitions" in caplog.text
 
 
 def test_select_anomalies_of_a_table_without_anomalies(spark):

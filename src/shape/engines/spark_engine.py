@@ -624,19 +624,22 @@ def select_anomalies(
     Spark does not keep row order when it reads a folder of part files back,
     so a row's position is its rank by ``time_column``: the readings' time is
     unique and increasing, which makes that rank the row's position in the
-    input table. The ranks are computed in the JVM, in two jobs, and only the
-    anomalies (plus one row per partition) reach the driver, through Arrow:
+    input table. Ranks are computed in the JVM; only the anomalies and one row
+    per partition reach the driver, through Arrow.
 
-    1. the table is sorted by time (range partitioning: each partition holds
-       one contiguous time range, in order); each row's index within its
-       partition comes from ``monotonically_increasing_id``. The anomalies and
-       the first row of every partition are collected.
-    2. one aggregation counts, for each partition's first time, the rows
-       earlier than it: the number of rows before that partition.
+    Each partition is sorted by time, and a row's index within its partition
+    comes from ``monotonically_increasing_id``; its position is that index
+    plus the number of rows in the partitions before it. Which partitions come
+    before is known when the partitions hold separate time ranges:
 
-    A row's position is then its partition's offset plus its index within the
-    partition. Neither job depends on how the other split the table, so
-    adaptive query execution may coalesce partitions freely.
+    - usually they already do: the part files of the predictions each hold
+      the rows of one slice of a time-ordered input. One aggregation gives
+      each partition's time range and row count; the partitions are sorted
+      where they are, with no shuffle.
+    - otherwise the table is first sorted by time across partitions (range
+      partitioning: each partition gets one time range). Each partition's
+      offset is then the count of rows earlier than its first row, from one
+      more aggregation.
 
     Args:
         predictions: Output of ``score_features``.
@@ -650,23 +653,100 @@ def select_anomalies(
         ``anomaly_score``, in row order.
     """
     columns = [time_column, *feature_columns, "anomaly_score"]
+    table = predictions.select(*[_column(name) for name in [*columns, "prediction"]])
+
+    ranges = _partition_ranges(table, time_column)
+    if _are_separate(ranges):
+        kept = _anomalies_and_first_rows(
+            table.sortWithinPartitions(_column(time_column)), columns
+        )
+        offsets = _offsets_of_ranges(ranges, kept)
+        if offsets is not None:
+            logger.debug(
+                "Ranked rows in place, in %d separate time ranges", len(ranges)
+            )
+            return _numbered_anomalies(kept, offsets, columns, first_row)
+
+    logger.debug("Ranking rows after a sort by time across partitions")
+    kept = _anomalies_and_first_rows(table.orderBy(_column(time_column)), columns)
+    offsets = _rows_before(table, time_column, kept)
+    return _numbered_anomalies(kept, offsets, columns, first_row)
+
+
+def _partition_ranges(table: SparkDataFrame, time_column: str) -> pd.DataFrame:
+    """First and last time and row count of each non-empty partition, in time
+    order."""
+    time = _column(time_column)
+    ranges = table.groupBy(F.spark_partition_id().alias("partition")).agg(
+        F.min(time).alias("first"),
+        F.max(time).alias("last"),
+        F.count(F.lit(1)).alias("rows"),
+        _count_if(time.isNull()).alias("null_times"),
+    )
+    return ranges.toPandas().sort_values("first", ignore_index=True)
+
+
+def _are_separate(ranges: pd.DataFrame) -> bool:
+    """Whether no two partitions' time ranges overlap (and no time is null)."""
+    first = ranges["first"].to_numpy(dtype="float64")
+    last = ranges["last"].to_numpy(dtype="float64")
+    return bool(
+        (ranges["null_times"] == 0).all()
+        and np.isfinite(first).all()
+        and np.isfinite(last).all()
+        and (last[:-1] < first[1:]).all()
+    )
+
+
+def _anomalies_and_first_rows(
+    sorted_table: SparkDataFrame, columns: list[str]
+) -> pd.DataFrame:
+    """Every anomaly and the first row of every partition of a table sorted
+    within its partitions, with each row's partition and index within it."""
     row_id = F.monotonically_increasing_id()
     in_partition = row_id.bitwiseAND((1 << _ROW_IN_PARTITION_BITS) - 1)
-    ranked = (
-        predictions.select(*[_column(name) for name in [*columns, "prediction"]])
-        .orderBy(_column(time_column))
-        .select(
-            *[_column(name).alias(f"_{index}") for index, name in enumerate(columns)],
-            F.col("prediction").alias("_prediction"),
-            F.shiftright(row_id, _ROW_IN_PARTITION_BITS).alias("_partition"),
-            in_partition.alias("_in_partition"),
-        )
+    ranked = sorted_table.select(
+        *[_column(name).alias(f"_{index}") for index, name in enumerate(columns)],
+        F.col("prediction").alias("_prediction"),
+        F.shiftright(row_id, _ROW_IN_PARTITION_BITS).alias("_partition"),
+        in_partition.alias("_in_partition"),
     )
-    kept = ranked.filter(
+    return ranked.filter(
         (F.col("_prediction") == -1) | (F.col("_in_partition") == 0)
     ).toPandas()
 
-    offsets = _rows_before(predictions, time_column, kept)
+
+def _offsets_of_ranges(
+    ranges: pd.DataFrame, kept: pd.DataFrame
+) -> dict[int, int] | None:
+    """Rows before each partition, from ``_partition_ranges`` in time order.
+
+    Both jobs read the same files, which Spark splits the same way each time,
+    so a partition index names the same rows in both; this is checked on each
+    partition's first time, and None is returned if any differs.
+    """
+    firsts = kept[kept["_in_partition"] == 0]
+    found = _first_times(firsts["_partition"], firsts["_0"])
+    if found != _first_times(ranges["partition"], ranges["first"]):
+        return None
+    rows = ranges["rows"].to_numpy(dtype="int64")
+    before = np.cumsum(rows) - rows
+    return {
+        int(partition): int(rows)
+        for partition, rows in zip(ranges["partition"], before, strict=True)
+    }
+
+
+def _first_times(partitions: pd.Series, times: pd.Series) -> dict[int, float]:
+    return dict(
+        zip(partitions.astype(int), times.to_numpy(dtype="float64"), strict=True)
+    )
+
+
+def _numbered_anomalies(
+    kept: pd.DataFrame, offsets: dict[int, int], columns: list[str], first_row: int
+) -> pd.DataFrame:
+    """The anomalies of ``kept`` with their row numbers, in row order."""
     is_anomaly = kept["_prediction"].to_numpy() == -1
     row_numbers = (
         kept["_partition"].map(offsets).to_numpy(dtype="int64")
@@ -682,13 +762,16 @@ def select_anomalies(
 
 
 def _rows_before(
-    predictions: SparkDataFrame, time_column: str, kept: pd.DataFrame
+    table: SparkDataFrame, time_column: str, kept: pd.DataFrame
 ) -> dict[int, int]:
-    """For each sorted partition, the number of rows that sort before it.
+    """For each partition of a table sorted by time, the rows that sort before it.
 
     The first partition starts the table. Every other one starts at a time
     that is not null (nulls sort first, and equal keys share a partition), so
-    the rows before it are those with a smaller time or a null one.
+    the rows before it are those with a smaller time or a null one. Adaptive
+    query execution may have merged partitions of the sort: each partition
+    still holds one time range, and these counts do not depend on how the
+    table was split.
     """
     firsts = kept[kept["_in_partition"] == 0].sort_values("_partition")
     if firsts.empty:
@@ -698,7 +781,7 @@ def _rows_before(
     counts = [0]
     if later:
         earlier = [F.coalesce(time < F.lit(first), F.lit(True)) for first in later]
-        counts += list(predictions.agg(*[_count_if(rows) for rows in earlier]).first())
+        counts += list(table.agg(*[_count_if(rows) for rows in earlier]).first())
     return {
         int(partition): int(count)
         for partition, count in zip(firsts["_partition"], counts, strict=True)
