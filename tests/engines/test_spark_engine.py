@@ -6,13 +6,18 @@ scikit-learn itself (or with the scikit-learn engine) on the same numbers.
 
 from __future__ import annotations
 
+import logging
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from sklearn.preprocessing import (
     PolynomialFeatures,
     QuantileTransformer,
@@ -182,6 +187,117 @@ def test_select_anomalies_matches_the_sklearn_engine(spark):
     assert list(found["row_number"]) == [11, 14, 15]
 
 
+@contextmanager
+def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """Sets Spark SQL properties for the block, then restores them."""
+    previous = {key: spark.conf.get(key) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            spark.conf.set(key, value)
+
+
+def _scored_frame(n_rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = _frame(rng.normal(size=(n_rows, 3)))
+    frame["prediction"] = np.where(rng.random(n_rows) < 0.3, -1, 1).astype("int64")
+    frame["anomaly_score"] = rng.normal(size=n_rows)
+    return frame
+
+
+def _in_time_ranges(spark: SparkSession, frame: pd.DataFrame, n_parts: int):
+    """``frame`` in ``n_parts`` partitions of consecutive rows, out of order within
+    each, the layout of the part files Spark writes from a time-ordered table."""
+    size = -(-len(frame) // n_parts)
+    parts = [
+        frame.iloc[start : start + size].sample(frac=1.0, random_state=start)
+        for start in range(0, len(frame), size)
+    ]
+    rows = [tuple(row) for row in pd.concat(parts).itertuples(index=False)]
+    schema = spark.createDataFrame(frame.head(1)).schema
+    return spark.createDataFrame(spark.sparkContext.parallelize(rows, n_parts), schema)
+
+
+def test_select_anomalies_ranks_in_place_when_partitions_hold_separate_times(
+    spark, caplog
+):
+    frame = _scored_frame(2_000, seed=3)
+
+    with caplog.at_level(logging.DEBUG, logger=spark_engine.__name__):
+        found = spark_engine.select_anomalies(
+            _in_time_ranges(spark, frame, 4), "time", COLUMNS, first_row=7
+        )
+
+    expected = sklearn_engine.select_anomalies(frame, "time", COLUMNS, first_row=7)
+    pd.testing.assert_frame_equal(found, expected)
+    assert "in place, in 4 separate time ranges" in caplog.text
+
+
+@pytest.mark.parametrize("time_ranges", [1, 5])
+def test_select_anomalies_sorts_across_partitions_whose_times_overlap(
+    spark, caplog, time_ranges
+):
+    frame = _scored_frame(2_000, seed=3)
+    shuffled = spark.createDataFrame(frame.sample(frac=1.0, random_state=1))
+    shuffled = shuffled.repartition(4)
+    # The sort spreads the rows over `time_ranges` partitions (adaptive
+    # execution would merge such small ones into one); each range's offset
+    # must come out right.
+    settings = {
+        "spark.sql.shuffle.partitions": str(time_ranges),
+        "spark.sql.adaptive.coalescePartitions.enabled": "false",
+    }
+    with (
+        _session_conf(spark, settings),
+        caplog.at_level(logging.DEBUG, logger=spark_engine.__name__),
+    ):
+        ranges = shuffled.orderBy("time").select(F.spark_partition_id()).distinct()
+        assert ranges.count() == time_ranges
+        found = spark_engine.select_anomalies(shuffled, "time", COLUMNS, first_row=7)
+
+    expected = sklearn_engine.select_anomalies(frame, "time", COLUMNS, first_row=7)
+    pd.testing.assert_frame_equal(found, expected)
+    assert "after a sort by time across partitions" in caplog.text
+
+
+def test_select_anomalies_sorts_when_partitions_differ_between_reads(
+    spark, monkeypatch, caplog
+):
+    frame = _scored_frame(600, seed=4)
+    table = _in_time_ranges(spark, frame, 3)
+    measure_ranges = spark_engine._partition_ranges
+
+    def _ranges_of_other_partitions(table, time_column):
+        # As if the second read had split the table otherwise.
+        ranges = measure_ranges(table, time_column)
+        ranges["partition"] = ranges["partition"].to_numpy()[::-1]
+        return ranges
+
+    monkeypatch.setattr(spark_engine, "_partition_ranges", _ranges_of_other_partitions)
+
+    with caplog.at_level(logging.DEBUG, logger=spark_engine.__name__):
+        found = spark_engine.select_anomalies(table, "time", COLUMNS)
+
+    expected = sklearn_engine.select_anomalies(frame, "time", COLUMNS)
+    pd.testing.assert_frame_equal(found, expected)
+    assert "after a sort by time across partitions" in caplog.text
+
+
+def test_select_anomalies_of_a_table_without_anomalies(spark):
+    frame = _frame(np.ones((3, 3)))
+    frame["prediction"] = np.ones(3, dtype="int64")
+    frame["anomaly_score"] = np.full(3, 0.5)
+
+    found = spark_engine.select_anomalies(spark.createDataFrame(frame), "time", COLUMNS)
+
+    expected = sklearn_engine.select_anomalies(frame, "time", COLUMNS)
+    pd.testing.assert_frame_equal(found, expected)
+    assert found.empty
+
+
 # ---- one step at a time, against scikit-learn --------------------------------
 
 
@@ -327,6 +443,39 @@ def test_scaler_merges_many_partitions_like_one_pass(spark):
         )
 
 
+@pytest.mark.parametrize(
+    "expansion",
+    [
+        None,
+        {"degree": 2},
+        {"degree": 2, "include_bias": False},
+        {"degree": 2, "interaction_only": True},
+        {"degree": 3},
+    ],
+)
+def test_scaler_after_an_expansion_is_fitted_on_the_expanded_columns(
+    spark, skewed, expansion
+):
+    # The moments of a scaler after a degree-2 expansion are summed from the
+    # expansion's input; other chains go through the expanded table.
+    spec = {"StandardScaler": {}}
+    steps = parse_chain_spec(
+        {"expand": {"PolynomialFeatures": expansion}, "scale": spec}
+        if expansion
+        else {"scale": spec}
+    )
+    chain = spark_engine.fit_chain(_to_spark(spark, _frame(skewed), 3), steps, COLUMNS)
+
+    expanded = (
+        PolynomialFeatures(**expansion).fit_transform(skewed) if expansion else skewed
+    )
+    expected = StandardScaler().fit(expanded)
+    state = chain.steps[-1].state
+    np.testing.assert_allclose(state["mean"], expected.mean_, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(state["var"], expected.var_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(state["scale"], expected.scale_, rtol=1e-12)
+
+
 # ---- the challenge's chain and model ------------------------------------------
 
 
@@ -409,3 +558,42 @@ def test_chain_fitted_by_either_engine_scores_the_same_in_both(
     assert spark_engine.count_predictions(
         spark_engine.score_features(spark_table, model, 66)
     ) == {"rows": 295, "anomalies": 31, "inliers": 264}
+
+
+def test_scoring_a_stored_model_input_table_gives_the_same_scores(
+    spark, challenge_readings, challenge_steps, challenge_model
+):
+    chain = spark_engine.fit_chain(
+        _to_spark(spark, challenge_readings), challenge_steps, CHALLENGE_COLUMNS
+    )
+    model_input = spark_engine.transform_readings(
+        _to_spark(spark, challenge_readings), chain
+    )
+    # A table that transform_readings did not return in this process, such as
+    # one read back from storage, is scored from its feature columns.
+    stored = spark.createDataFrame(model_input.toPandas())
+
+    in_one_pass = spark_engine.score_features(model_input, challenge_model, 66)
+    from_features = spark_engine.score_features(stored, challenge_model, 66)
+
+    assert in_one_pass.columns == from_features.columns
+    pd.testing.assert_frame_equal(
+        in_one_pass.toPandas().sort_values("time", ignore_index=True),
+        from_features.toPandas().sort_values("time", ignore_index=True),
+        check_exact=False,
+        rtol=0,
+        atol=1e-12,
+    )
+
+
+def test_executor_kernels_use_the_cores_of_their_task(spark):
+    def _threads(batches):
+        spark_engine._limit_threads_to_task()
+        for _ in batches:
+            pass
+        yield pd.DataFrame({"threads": [numba.get_num_threads()]})
+
+    threads = spark.range(4, numPartitions=2).mapInPandas(_threads, "threads long")
+
+    # spark.task.cpus is 1 unless configured.
+    assert [row["threads"] for row in threads.collect()] == [1, 1]

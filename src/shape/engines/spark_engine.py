@@ -34,11 +34,14 @@ from __future__ import annotations
 import functools
 import logging
 import operator
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
+import numba
 import numpy as np
 import pandas as pd
+from pyspark import TaskContext
 from pyspark.sql import Column
 from pyspark.sql import DataFrame as SparkDataFrame
 from pyspark.sql import functions as F
@@ -52,6 +55,7 @@ from shape.engines import (
     ReadingsCheck,
     SplitReadings,
     feature_names,
+    kernels,
     sklearn_engine,
 )
 
@@ -267,6 +271,21 @@ def _transform_with(chain_data: dict[str, Any] | None) -> _Transform:
     return sklearn_engine.array_pipeline(FittedChain.from_dict(chain_data).steps)
 
 
+def _limit_threads_to_task() -> None:
+    """Lets the compiled kernels of this Python worker use the task's cores only.
+
+    numba spreads each kernel over every core of the machine by default; with
+    one Spark task per core already running, that puts several threads on
+    every core, which then wait for each other (about twice the time, measured
+    on 2 cores). A task gets ``spark.task.cpus`` cores (1 by default).
+    """
+    context = TaskContext.get()
+    if context is not None:
+        numba.set_num_threads(
+            max(1, min(context.cpus(), numba.config.NUMBA_NUM_THREADS))
+        )
+
+
 def _fit_step(
     step: ChainStep,
     features: SparkDataFrame,
@@ -315,15 +334,22 @@ class _Moments(NamedTuple):
     m2: np.ndarray
 
 
-def _batch_moments(values: np.ndarray) -> _Moments:
-    # The corrected two-pass sums of scikit-learn's _incremental_mean_and_var:
-    # the second term removes the rounding error left in the first pass' mean.
+def _batch_moments(
+    values: np.ndarray, first: np.ndarray, second: np.ndarray
+) -> _Moments:
+    """Moments of the columns of ``polynomial_degree2(values, first, second)``.
+
+    The expanded columns are summed as they are computed, never stored. The
+    sums are the corrected two-pass sums of scikit-learn's
+    ``_incremental_mean_and_var``: the second term of ``m2`` removes the
+    rounding error left in the first pass' mean. The kernels add in numpy's
+    order, so these equal numpy's sums over the expanded table to the bit.
+    """
+    values = np.ascontiguousarray(values, dtype="float64")
     count = values.shape[0]
-    mean = values.sum(axis=0) / count
-    deviations = values - mean
-    correction = deviations.sum(axis=0)
-    m2 = (deviations**2).sum(axis=0) - correction**2 / count
-    return _Moments(count, mean, m2)
+    mean = kernels.polynomial_column_sums(values, first, second) / count
+    correction, squares = kernels.polynomial_centred_sums(values, first, second, mean)
+    return _Moments(count, mean, squares - correction**2 / count)
 
 
 def _merge_moments(left: _Moments, right: _Moments) -> _Moments:
@@ -344,14 +370,18 @@ def _moments(
     """Count, mean and M2 of the step's input, from one pass on the executors."""
     if not (args["with_mean"] or args["with_std"]):
         return None
+    prefix, factors = _split_final_expansion(before)
 
     def _partition_moments(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        transform = _transform_with(before)
+        _limit_threads_to_task()
+        transform = _transform_with(prefix)
         total = None
         for batch in batches:
             if batch.empty:
                 continue
-            part = _batch_moments(transform(batch.to_numpy(dtype="float64")))
+            values = transform(batch.to_numpy(dtype="float64"))
+            first, second = factors or _identity_factors(values.shape[1])
+            part = _batch_moments(values, first, second)
             total = part if total is None else _merge_moments(total, part)
         if total is not None:
             yield pd.DataFrame(
@@ -369,6 +399,58 @@ def _moments(
         merged = part if merged is None else _merge_moments(merged, part)
     logger.debug("Scaler moments merged from %d partitions", len(partials))
     return merged
+
+
+#: For each output column of a degree-2 expansion, the two input columns it
+#: multiplies; -1 stands for "no factor" (the bias is (-1, -1), x_i is (i, -1)).
+_Factors = tuple[np.ndarray, np.ndarray]
+
+
+def _split_final_expansion(
+    chain_data: dict[str, Any] | None,
+) -> tuple[dict[str, Any] | None, _Factors | None]:
+    """Splits a final ``PolynomialFeatures`` of degree 2 or less off a chain.
+
+    The scaler's moments are then summed from the expansion's input (10 columns
+    for the challenge's chain rather than 66), as the sklearn engine sums them.
+
+    Returns:
+        The chain without that step (None when nothing is left) and the
+        step's factors; the chain unchanged and None when it ends otherwise.
+    """
+    if chain_data is None:
+        return None, None
+    chain = FittedChain.from_dict(chain_data)
+    last = chain.steps[-1]
+    if last.transformer != "PolynomialFeatures":
+        return chain_data, None
+    powers = (
+        PolynomialFeatures(**last.args).fit(np.zeros((1, last.n_features_in))).powers_
+    )
+    if powers.sum(axis=1).max(initial=0) > 2:
+        return chain_data, None
+
+    factors = np.full((len(powers), 2), -1, dtype="int64")
+    for output, row in enumerate(powers):
+        inputs = np.repeat(np.arange(len(row)), row)
+        factors[output, : len(inputs)] = inputs
+    prefix = chain.steps[:-1]
+    prefix_data = (
+        FittedChain(
+            chain.feature_columns, prefix, chain.n_rows_fitted, ENGINE_NAME
+        ).to_dict()
+        if prefix
+        else None
+    )
+    return prefix_data, (
+        np.ascontiguousarray(factors[:, 0]),
+        np.ascontiguousarray(factors[:, 1]),
+    )
+
+
+def _identity_factors(n_columns: int) -> _Factors:
+    """Factors under which ``polynomial_degree2`` returns its input unchanged."""
+    return np.arange(n_columns, dtype="int64"), np.full(n_columns, -1, dtype="int64")
 
 
 def _scaler_state(
@@ -400,6 +482,21 @@ def _scaler_state(
     return state
 
 
+class _ModelInputSource(NamedTuple):
+    """The readings and the chain a model input table was computed from."""
+
+    readings: SparkDataFrame
+    chain: FittedChain
+
+
+#: The model input tables ``transform_readings`` returned in this process, each
+#: with what it was computed from, so that ``score_features`` can score from the
+#: readings directly. Weak keys: an entry goes when its table does.
+_MODEL_INPUT_SOURCES: weakref.WeakKeyDictionary[SparkDataFrame, _ModelInputSource] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def transform_readings(readings: SparkDataFrame, chain: FittedChain) -> SparkDataFrame:
     """Applies a fitted chain to validated readings, batch by batch.
 
@@ -424,6 +521,7 @@ def transform_readings(readings: SparkDataFrame, chain: FittedChain) -> SparkDat
     def _transform_partition(
         batches: Iterator[pd.DataFrame],
     ) -> Iterator[pd.DataFrame]:
+        _limit_threads_to_task()
         transform = _transform_with(chain_data)
         for batch in batches:
             if batch.empty:
@@ -432,7 +530,9 @@ def transform_readings(readings: SparkDataFrame, chain: FittedChain) -> SparkDat
             features = pd.DataFrame(transformed, columns=names)
             yield pd.concat([batch.reset_index(drop=True), features], axis=1)
 
-    return readings.mapInPandas(_transform_partition, schema)
+    model_input_table = readings.mapInPandas(_transform_partition, schema)
+    _MODEL_INPUT_SOURCES[model_input_table] = _ModelInputSource(readings, chain)
+    return model_input_table
 
 
 def score_features(
@@ -442,6 +542,12 @@ def score_features(
 
     The model is broadcast once to every executor and applied to one Arrow
     batch at a time.
+
+    When ``model_input_table`` is a table ``transform_readings`` returned, the
+    chain and the model run in one pass over its readings: Spark cannot merge
+    two ``mapInPandas`` steps, and between them every row's model input
+    features would go from Python to the JVM and back, which takes several
+    times as long as computing them. The result is the same.
 
     Args:
         model_input_table: Output of ``transform_readings``.
@@ -455,9 +561,14 @@ def score_features(
         ``anomaly_score`` (double, the decision function).
     """
     names = feature_names(n_features)
-    kept = [
-        field for field in model_input_table.schema.fields if field.name not in names
-    ]
+    source = _MODEL_INPUT_SOURCES.get(model_input_table)
+    if source is not None and source.chain.n_features_out == n_features:
+        table, inputs = source.readings, list(source.chain.feature_columns)
+        chain_data = source.chain.to_dict()
+    else:
+        table, inputs, chain_data = model_input_table, names, None
+
+    kept = [field for field in table.schema.fields if field.name not in names]
     kept_names = [field.name for field in kept]
     schema = T.StructType(
         [
@@ -466,16 +577,17 @@ def score_features(
             T.StructField("anomaly_score", T.DoubleType(), True),
         ]
     )
-    shared_model = model_input_table.sparkSession.sparkContext.broadcast(model)
+    shared_model = table.sparkSession.sparkContext.broadcast(model)
 
     def _score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        _limit_threads_to_task()
+        features_of = _transform_with(chain_data)
         estimator = shared_model.value
         for batch in batches:
             if batch.empty:
                 continue
-            scores = sklearn_engine.decision_scores(
-                estimator, batch[names].to_numpy(dtype="float64")
-            )
+            features = features_of(batch[inputs].to_numpy(dtype="float64"))
+            scores = sklearn_engine.decision_scores(estimator, features)
             scored = batch[kept_names].reset_index(drop=True)
             # As in the scikit-learn engine: libsvm's one-class predict is
             # "inlier when the decision value is above 0".
@@ -483,7 +595,7 @@ def score_features(
             scored["anomaly_score"] = scores.astype("float64")
             yield scored
 
-    return model_input_table.mapInPandas(_score_partition, schema)
+    return table.mapInPandas(_score_partition, schema)
 
 
 def count_predictions(predictions: SparkDataFrame) -> PredictionCounts:
@@ -494,6 +606,11 @@ def count_predictions(predictions: SparkDataFrame) -> PredictionCounts:
     ).first()
     rows, anomalies = int(counts["rows"]), int(counts["anomalies"])
     return PredictionCounts(rows=rows, anomalies=anomalies, inliers=rows - anomalies)
+
+
+#: Bits of ``monotonically_increasing_id`` that count rows within a partition;
+#: the bits above them hold the partition's index.
+_ROW_IN_PARTITION_BITS = 33
 
 
 def select_anomalies(
@@ -507,8 +624,22 @@ def select_anomalies(
     Spark does not keep row order when it reads a folder of part files back,
     so a row's position is its rank by ``time_column``: the readings' time is
     unique and increasing, which makes that rank the row's position in the
-    input table. The sort is distributed (range partitioning); only anomalies
-    reach the driver.
+    input table. Ranks are computed in the JVM; only the anomalies and one row
+    per partition reach the driver, through Arrow.
+
+    Each partition is sorted by time, and a row's index within its partition
+    comes from ``monotonically_increasing_id``; its position is that index
+    plus the number of rows in the partitions before it. Which partitions come
+    before is known when the partitions hold separate time ranges:
+
+    - usually they already do: the part files of the predictions each hold
+      the rows of one slice of a time-ordered input. One aggregation gives
+      each partition's time range and row count; the partitions are sorted
+      where they are, with no shuffle.
+    - otherwise the table is first sorted by time across partitions (range
+      partitioning: each partition gets one time range). Each partition's
+      offset is then the count of rows earlier than its first row, from one
+      more aggregation.
 
     Args:
         predictions: Output of ``score_features``.
@@ -522,19 +653,136 @@ def select_anomalies(
         ``anomaly_score``, in row order.
     """
     columns = [time_column, *feature_columns, "anomaly_score"]
-    ranked = (
-        predictions.orderBy(_column(time_column))
-        .select(*[_column(name) for name in [*columns, "prediction"]])
-        .rdd.zipWithIndex()
+    table = predictions.select(*[_column(name) for name in [*columns, "prediction"]])
+
+    ranges = _partition_ranges(table, time_column)
+    if _are_separate(ranges):
+        kept = _anomalies_and_first_rows(
+            table.sortWithinPartitions(_column(time_column)), columns
+        )
+        offsets = _offsets_of_ranges(ranges, kept)
+        if offsets is not None:
+            logger.debug(
+                "Ranked rows in place, in %d separate time ranges", len(ranges)
+            )
+            return _numbered_anomalies(kept, offsets, columns, first_row)
+
+    logger.debug("Ranking rows after a sort by time across partitions")
+    kept = _anomalies_and_first_rows(table.orderBy(_column(time_column)), columns)
+    offsets = _rows_before(table, time_column, kept)
+    return _numbered_anomalies(kept, offsets, columns, first_row)
+
+
+def _partition_ranges(table: SparkDataFrame, time_column: str) -> pd.DataFrame:
+    """First and last time and row count of each non-empty partition, in time
+    order."""
+    time = _column(time_column)
+    ranges = table.groupBy(F.spark_partition_id().alias("partition")).agg(
+        F.min(time).alias("first"),
+        F.max(time).alias("last"),
+        F.count(F.lit(1)).alias("rows"),
+        _count_if(time.isNull()).alias("null_times"),
     )
-    anomalous = ranked.filter(lambda pair: pair[0]["prediction"] == -1).map(
-        lambda pair: (pair[1] + first_row, *(pair[0][name] for name in columns))
+    return ranges.toPandas().sort_values("first", ignore_index=True)
+
+
+def _are_separate(ranges: pd.DataFrame) -> bool:
+    """Whether no two partitions' time ranges overlap (and no time is null)."""
+    first = ranges["first"].to_numpy(dtype="float64")
+    last = ranges["last"].to_numpy(dtype="float64")
+    return bool(
+        (ranges["null_times"] == 0).all()
+        and np.isfinite(first).all()
+        and np.isfinite(last).all()
+        and (last[:-1] < first[1:]).all()
     )
 
-    anomalies = pd.DataFrame(
-        anomalous.collect(), columns=["row_number", "time", *columns[1:]]
+
+def _anomalies_and_first_rows(
+    sorted_table: SparkDataFrame, columns: list[str]
+) -> pd.DataFrame:
+    """Every anomaly and the first row of every partition of a table sorted
+    within its partitions, with each row's partition and index within it."""
+    row_id = F.monotonically_increasing_id()
+    in_partition = row_id.bitwiseAND((1 << _ROW_IN_PARTITION_BITS) - 1)
+    ranked = sorted_table.select(
+        *[_column(name).alias(f"_{index}") for index, name in enumerate(columns)],
+        F.col("prediction").alias("_prediction"),
+        F.shiftright(row_id, _ROW_IN_PARTITION_BITS).alias("_partition"),
+        in_partition.alias("_in_partition"),
     )
-    anomalies["row_number"] = anomalies["row_number"].astype("int64")
-    for column in ["time", *columns[1:]]:
-        anomalies[column] = anomalies[column].astype("float64")
+    return ranked.filter(
+        (F.col("_prediction") == -1) | (F.col("_in_partition") == 0)
+    ).toPandas()
+
+
+def _offsets_of_ranges(
+    ranges: pd.DataFrame, kept: pd.DataFrame
+) -> dict[int, int] | None:
+    """Rows before each partition, from ``_partition_ranges`` in time order.
+
+    Both jobs read the same files, which Spark splits the same way each time,
+    so a partition index names the same rows in both; this is checked on each
+    partition's first time, and None is returned if any differs.
+    """
+    firsts = kept[kept["_in_partition"] == 0]
+    found = _first_times(firsts["_partition"], firsts["_0"])
+    if found != _first_times(ranges["partition"], ranges["first"]):
+        return None
+    rows = ranges["rows"].to_numpy(dtype="int64")
+    before = np.cumsum(rows) - rows
+    return {
+        int(partition): int(rows)
+        for partition, rows in zip(ranges["partition"], before, strict=True)
+    }
+
+
+def _first_times(partitions: pd.Series, times: pd.Series) -> dict[int, float]:
+    return dict(
+        zip(partitions.astype(int), times.to_numpy(dtype="float64"), strict=True)
+    )
+
+
+def _numbered_anomalies(
+    kept: pd.DataFrame, offsets: dict[int, int], columns: list[str], first_row: int
+) -> pd.DataFrame:
+    """The anomalies of ``kept`` with their row numbers, in row order."""
+    is_anomaly = kept["_prediction"].to_numpy() == -1
+    row_numbers = (
+        kept["_partition"].map(offsets).to_numpy(dtype="int64")
+        + kept["_in_partition"].to_numpy(dtype="int64")
+        + first_row
+    )[is_anomaly]
+    order = np.argsort(row_numbers, kind="stable")
+
+    anomalies = pd.DataFrame({"row_number": row_numbers[order]})
+    for index, name in enumerate(["time", *columns[1:]]):
+        anomalies[name] = kept[f"_{index}"].to_numpy(dtype="float64")[is_anomaly][order]
     return anomalies
+
+
+def _rows_before(
+    table: SparkDataFrame, time_column: str, kept: pd.DataFrame
+) -> dict[int, int]:
+    """For each partition of a table sorted by time, the rows that sort before it.
+
+    The first partition starts the table. Every other one starts at a time
+    that is not null (nulls sort first, and equal keys share a partition), so
+    the rows before it are those with a smaller time or a null one. Adaptive
+    query execution may have merged partitions of the sort: each partition
+    still holds one time range, and these counts do not depend on how the
+    table was split.
+    """
+    firsts = kept[kept["_in_partition"] == 0].sort_values("_partition")
+    if firsts.empty:
+        return {}
+    time = _column(time_column)
+    later = firsts["_0"].tolist()[1:]
+    counts = [0]
+    if later:
+        earlier = [F.coalesce(time < F.lit(first), F.lit(True)) for first in later]
+        counts += list(table.agg(*[_count_if(rows) for rows in earlier]).first())
+    return {
+        int(partition): int(count)
+        for partition, count in zip(firsts["_partition"], counts, strict=True)
+    }
