@@ -767,7 +767,10 @@ def _decision_function(model: Any) -> ArrayFunction:
 
     def _score_chunks(features: np.ndarray, scores: np.ndarray) -> None:
         for start in range(0, len(features), _SCORE_CHUNK_ROWS):
-            chunk = features[start : start + _SCORE_CHUNK_ROWS]
+            # Row-major whatever the caller's layout: BLAS and einsum add in
+            # an order that depends on it, and the scores of a frame and of a
+            # stream of the same rows must agree to the last bit.
+            chunk = np.ascontiguousarray(features[start : start + _SCORE_CHUNK_ROWS])
             distances = chunk @ minus_twice_support
             distances += np.einsum("ij,ij->i", chunk, chunk)[:, None]
             distances += support_norms
