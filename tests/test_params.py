@@ -78,6 +78,22 @@ def test_bad_parameter_is_named_with_what_it_accepts(parameters, name, value, me
         check_parameters(changed)
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "where"),
+    [
+        ("engine", "spark", "Set it in conf/base/globals.yml ('engine')"),
+        ("fit_on", "all", "Set it in conf/base/parameters*.yml"),
+    ],
+)
+def test_bad_parameter_message_names_the_file_that_sets_it(
+    parameters, name, value, where
+):
+    parameters[name] = value
+
+    with pytest.raises(ValueError, match=re.escape(where)):
+        check_parameters(parameters)
+
+
 def test_missing_parameter_is_named(parameters):
     del parameters["preprocessing"]["time_column"]
 

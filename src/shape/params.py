@@ -103,10 +103,26 @@ def check_parameters(parameters: Mapping[str, Any]) -> list[ChainStep]:
         if not rule.check(value):
             raise ValueError(
                 f"Parameter '{dotted_name}' must be {rule.expected}; got {value!r}. "
-                "Set it in conf/base/parameters*.yml or with "
+                f"Set it in {_where_set(dotted_name)} or with "
                 f"--params={dotted_name}=..."
             )
     return parse_chain_spec(_lookup(parameters, "preprocessing.chain"))
+
+
+#: Parameters whose default lives in conf/base/globals.yml, because the catalog
+#: reads them too (the engine picks the dataset types, for instance).
+_GLOBAL_PARAMETERS = {
+    "engine": "engine",
+    "input_path": "input_path",
+    "modelling.model_sha256": "model_sha256",
+    "modelling.allow_sklearn_version_mismatch": "allow_sklearn_version_mismatch",
+}
+
+
+def _where_set(dotted_name: str) -> str:
+    if dotted_name in _GLOBAL_PARAMETERS:
+        return f"conf/base/globals.yml ('{_GLOBAL_PARAMETERS[dotted_name]}')"
+    return "conf/base/parameters*.yml"
 
 
 def _lookup(parameters: Mapping[str, Any], dotted_name: str) -> Any:
