@@ -56,7 +56,7 @@ _ROW_BLOCK = 2048
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def polynomial_degree2(features, first, second, out):  # pragma: no cover - compiled
-    """``PolynomialFeatures`` of degree at most 2, one output column at a time.
+    """``PolynomialFeatures`` of degree at most 2, row by row.
 
     Output column ``k`` is 1 when ``first[k] < 0``, ``features[:, first[k]]``
     when only ``second[k] < 0``, else the product of the two input columns, the
