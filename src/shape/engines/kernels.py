@@ -54,6 +54,17 @@ _BUCKETS_PER_QUANTILE = 4
 _ROW_BLOCK = 2048
 
 
+@njit(inline="always")
+def _expanded(features, row, a, b):  # pragma: no cover - compiled
+    # One value of a degree-2 expansion: 1 for the bias (a < 0), x_a alone
+    # (b < 0), else the one multiplication scikit-learn makes.
+    if a < 0:
+        return 1.0
+    if b < 0:
+        return features[row, a]
+    return features[row, a] * features[row, b]
+
+
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def polynomial_degree2(features, first, second, out):  # pragma: no cover - compiled
     """``PolynomialFeatures`` of degree at most 2, row by row.
@@ -66,14 +77,7 @@ def polynomial_degree2(features, first, second, out):  # pragma: no cover - comp
     n_out = first.shape[0]
     for row in prange(n_rows):
         for column in range(n_out):
-            a = first[column]
-            b = second[column]
-            if a < 0:
-                out[row, column] = 1.0
-            elif b < 0:
-                out[row, column] = features[row, a]
-            else:
-                out[row, column] = features[row, a] * features[row, b]
+            out[row, column] = _expanded(features, row, first[column], second[column])
     return out
 
 
@@ -347,27 +351,26 @@ def quantile_transform(  # noqa: PLR0912, PLR0917
                     value = 1.0
                 elif np.isnan(x):
                     value = x
-                elif x < low or x >= high:
-                    value = _both_interpolations(
-                        x,
-                        xp,
-                        references,
-                        reversed_quantiles[:, column],
-                        reversed_references,
-                        slopes[:, column],
-                        reversed_slopes[:, column],
-                        n_quantiles - 1 if x >= high else -1,
-                    )
                 else:
-                    up = _last_at_or_below(
-                        x, column_records[:, 0], column_low, column_scale, column_starts
-                    )
-                    record = column_records[up]
-                    forward = record[1] * (x - record[0]) + record[2]
-                    backward = record[4] * (-x - record[3]) + record[5]
-                    if record[0] < x and not (np.isnan(forward) or np.isnan(backward)):
-                        value = 0.5 * (forward - backward)
+                    value = np.nan
+                    if x < low or x >= high:
+                        up = n_quantiles - 1 if x >= high else -1
                     else:
+                        up = _last_at_or_below(
+                            x,
+                            column_records[:, 0],
+                            column_low,
+                            column_scale,
+                            column_starts,
+                        )
+                        record = column_records[up]
+                        forward = record[1] * (x - record[0]) + record[2]
+                        backward = record[4] * (-x - record[3]) + record[5]
+                        if record[0] < x:
+                            value = 0.5 * (forward - backward)
+                    # Outside the quantiles, on one of them, or where numpy's
+                    # first formula gives NaN: numpy's own branches.
+                    if np.isnan(value):
                         value = _both_interpolations(
                             x,
                             xp,
@@ -446,12 +449,7 @@ def polynomial_column_sums(features, first, second):  # pragma: no cover - compi
         b = second[column]
         total = 0.0
         for row in range(n_rows):
-            if a < 0:
-                value = 1.0
-            elif b < 0:
-                value = features[row, a]
-            else:
-                value = features[row, a] * features[row, b]
+            value = _expanded(features, row, a, b)
             total += value
         sums[column] = total
     return sums
@@ -476,12 +474,7 @@ def polynomial_centred_sums(features, first, second, centre):  # pragma: no cove
         total = 0.0
         total_squares = 0.0
         for row in range(n_rows):
-            if a < 0:
-                value = 1.0
-            elif b < 0:
-                value = features[row, a]
-            else:
-                value = features[row, a] * features[row, b]
+            value = _expanded(features, row, a, b)
             deviation = value - centre[column]
             total += deviation
             total_squares += deviation * deviation
