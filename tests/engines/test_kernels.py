@@ -143,7 +143,8 @@ def test_streamed_scaler_is_bit_identical_to_partial_fit_on_the_same_batches(
 
     # Uneven batches, as the last batch of a table is.
     for start, stop in [(0, 4_096), (4_096, 8_192), (8_192, 9_999), (9_999, 10_000)]:
-        moments.add(features[start:stop], first, second)
+        batch = features[start:stop]
+        moments.add(engine._BatchSums.of(batch, first, second, with_std))
         with np.errstate(invalid="ignore"):
             reference.partial_fit(expanded[start:stop])
 

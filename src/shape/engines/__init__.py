@@ -73,7 +73,7 @@ class Engine(Protocol):
     ) -> ReadingsCheck: ...
 
     def split_invalid_rows(
-        self, readings: Any, feature_columns: list[str]
+        self, readings: Any, feature_columns: list[str], any_invalid: bool = True
     ) -> SplitReadings: ...
 
     def fit_chain(

@@ -6,16 +6,29 @@ per-batch functions to apply to them. Nothing is read until the batches are
 iterated, and every iteration reads the source again, so the same object can be
 passed over several times (fitting the chain takes one pass per fitted step).
 Memory is bounded by the batch size, not by the table.
+
+The per-batch functions run on worker threads, one per core, several batches at
+once, while the iterating thread reads the next batches from the source; the
+batches still come out in source order. The functions are numpy, pandas and
+numba code that releases the GIL for its heavy parts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import os
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import numba
 import pandas as pd
+from threadpoolctl import ThreadpoolController
 
 logger = logging.getLogger(__name__)
 
@@ -144,12 +157,54 @@ class ReadingBatches:
         previous._projection = self._projection
         return previous
 
+    def empty(self) -> ReadingBatches:
+        """This stream with no rows: one empty batch with its columns and dtypes.
+
+        Only the first batch of the source is read (and cut to no rows before
+        the per-batch functions see it), not the table.
+        """
+
+        def first_batch_emptied(columns: list[str] | None) -> Iterator[pd.DataFrame]:
+            for frame in self._source(columns):
+                yield frame.iloc[:0]
+                return
+
+        emptied = ReadingBatches(
+            first_batch_emptied, self._source_columns, self.description, self._functions
+        )
+        emptied._projection = self._projection
+        return emptied
+
     def __iter__(self) -> Iterator[pd.DataFrame]:
-        for source_frame in self._source(self._projection):
-            frame = source_frame
-            for function, _ in self._functions:
-                frame = function(frame)
-            yield frame
+        return self.imap(_unchanged)
+
+    def imap[Result](
+        self, function: Callable[[pd.DataFrame], Result]
+    ) -> Iterator[Result]:
+        """Yields ``function`` of every batch, in source order.
+
+        The per-batch functions and ``function`` run on ``worker_count()``
+        threads, so that a consumer's own per-batch work (sums of a pass, say)
+        is spread over the cores too. At most one batch per worker, plus one,
+        is read ahead. With one worker, or nothing to compute, everything runs on the
+        calling thread.
+
+        Args:
+            function: Takes one frame of the stream; must not depend on other
+                batches.
+        """
+        functions = [function for function, _ in self._functions]
+
+        def apply(frame: pd.DataFrame) -> Result:
+            for batch_function in functions:
+                frame = batch_function(frame)
+            return function(frame)
+
+        frames = self._source(self._projection)
+        workers = worker_count()
+        if workers == 1 or (not functions and function is _unchanged):
+            return map(apply, frames)
+        return _ordered_on_workers(apply, frames, workers)
 
     def to_pandas(self) -> pd.DataFrame:
         """Reads every batch into one frame: for small tables and tests only."""
@@ -163,6 +218,82 @@ class ReadingBatches:
             f"ReadingBatches({self.description}, columns={self.columns}, "
             f"{len(self._functions)} per-batch function(s))"
         )
+
+
+def _unchanged(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame
+
+
+def worker_count() -> int:
+    """Threads that apply per-batch functions: the cores this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@functools.cache
+def _thread_pools() -> ThreadpoolController:
+    # The process's BLAS and OpenMP libraries, found once (it takes a while).
+    return ThreadpoolController()
+
+
+#: Marks the worker threads of ``ReadingBatches.imap``.
+_worker_thread = threading.local()
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """Limits BLAS to one thread while the ``with`` block runs.
+
+    BLAS's thread count is one setting for the whole process. A stream's worker
+    threads run under a limit their iteration set before they started, so on
+    them this does nothing: several threads changing the setting at once could
+    leave it changed.
+    """
+    if getattr(_worker_thread, "active", False):
+        return contextlib.nullcontext()
+    return _thread_pools().limit(limits=1, user_api="blas")
+
+
+def _one_thread_each() -> None:
+    _worker_thread.active = True
+    # The workers already take every core: a numba kernel called on a worker
+    # runs on that worker alone (numba's thread count is per calling thread)
+    # rather than starting a team of threads per call.
+    numba.set_num_threads(1)
+
+
+def _ordered_on_workers[Result](
+    apply: Callable[[pd.DataFrame], Result],
+    frames: Iterator[pd.DataFrame],
+    workers: int,
+) -> Iterator[Result]:
+    pending: deque[Future[Result]] = deque()
+    with contextlib.ExitStack() as cleanup:
+        # One BLAS thread per worker, set here, on the iterating thread, for as
+        # long as the workers run (see ``one_blas_thread``).
+        cleanup.enter_context(one_blas_thread())
+        pool = cleanup.enter_context(
+            ThreadPoolExecutor(
+                workers,
+                thread_name_prefix="shape-batches",
+                initializer=_one_thread_each,
+            )
+        )
+        try:
+            for frame in frames:
+                pending.append(pool.submit(apply, frame))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            # On an error or an abandoned iteration, batches not started are
+            # dropped; the pool then waits for the ones running.
+            for future in pending:
+                future.cancel()
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
 
 
 def as_batches(readings: Any) -> ReadingBatches:
@@ -181,27 +312,30 @@ def as_batches(readings: Any) -> ReadingBatches:
     )
 
 
-def with_progress(
-    frames: Iterable[pd.DataFrame],
+def with_progress[Result](
+    frames: Iterable[Result],
     label: str,
     interval_s: float = PROGRESS_INTERVAL_S,
-) -> Iterator[pd.DataFrame]:
+    rows_in: Callable[[Result], int] = len,
+) -> Iterator[Result]:
     """Yields ``frames`` unchanged and logs rows done and rate while it runs.
 
     A line is logged at most every ``interval_s`` seconds, so a short pass logs
     nothing at info level; a pass that logged progress also logs its total.
 
     Args:
-        frames: The batches of one pass.
+        frames: The batches of one pass, or what ``ReadingBatches.imap`` made
+            of them.
         label: What the pass does, such as ``fit_chain: quantile sample``.
         interval_s: Least number of seconds between two lines.
+        rows_in: The number of rows one item of ``frames`` stands for.
     """
     started = last_line = time.perf_counter()
     rows = 0
     logged = False
     for frame in frames:
         yield frame
-        rows += len(frame)
+        rows += rows_in(frame)
         now = time.perf_counter()
         if now - last_line >= interval_s:
             logger.info(

@@ -22,10 +22,9 @@ its per-call checks and copies.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,7 +36,6 @@ from sklearn.preprocessing import (
 )
 from sklearn.preprocessing._data import _handle_zeros_in_scale, _is_constant_feature
 from sklearn.svm import OneClassSVM
-from threadpoolctl import ThreadpoolController
 
 from shape.chain import ChainStep, FittedChain, FittedStep
 from shape.engines import (
@@ -48,7 +46,12 @@ from shape.engines import (
     feature_names,
     kernels,
 )
-from shape.engines.batches import ReadingBatches, as_batches, with_progress
+from shape.engines.batches import (
+    ReadingBatches,
+    as_batches,
+    one_blas_thread,
+    with_progress,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -128,14 +131,20 @@ def check_readings(readings: Any, feature_columns: list[str]) -> ReadingsCheck:
     Returns:
         The counts; ``invalid_by_column`` lists only columns with invalid values.
     """
+
+    def batch_counts(frame: pd.DataFrame) -> tuple[int, int, np.ndarray]:
+        invalid = ~np.isfinite(frame[feature_columns].to_numpy(dtype="float64"))
+        return len(frame), int(invalid.any(axis=1).sum()), invalid.sum(axis=0)
+
     rows = invalid_rows = 0
     per_column = np.zeros(len(feature_columns), dtype="int64")
-    stream = as_batches(readings)
-    for frame in with_progress(stream, "check_readings"):
-        invalid = ~np.isfinite(frame[feature_columns].to_numpy(dtype="float64"))
-        rows += len(frame)
-        invalid_rows += int(invalid.any(axis=1).sum())
-        per_column += invalid.sum(axis=0)
+    batches = as_batches(readings).imap(batch_counts)
+    for n_rows, n_invalid, by_column in with_progress(
+        batches, "check_readings", rows_in=lambda counts: counts[0]
+    ):
+        rows += n_rows
+        invalid_rows += n_invalid
+        per_column += by_column
 
     return ReadingsCheck(
         rows=rows,
@@ -148,12 +157,18 @@ def check_readings(readings: Any, feature_columns: list[str]) -> ReadingsCheck:
     )
 
 
-def split_invalid_rows(readings: Any, feature_columns: list[str]) -> SplitReadings:
+def split_invalid_rows(
+    readings: Any, feature_columns: list[str], any_invalid: bool = True
+) -> SplitReadings:
     """Separates rows with a missing or non-finite feature value from the rest.
 
     Args:
         readings: Output of ``select_readings``, a pandas frame or a stream.
         feature_columns: Columns that must hold finite numbers.
+        any_invalid: False when ``check_readings`` found no invalid row: a
+            stream is then passed on as it is, and its ``rejected`` part is
+            made from its first batch alone, so neither part reads the table
+            again to look for rows that are not there.
 
     Returns:
         Of the same kind as ``readings``: ``valid``, the rows with only finite
@@ -163,11 +178,14 @@ def split_invalid_rows(readings: Any, feature_columns: list[str]) -> SplitReadin
     """
     if isinstance(readings, ReadingBatches):
         columns = list(readings.columns)
+        scanned = readings if any_invalid else readings.empty()
         return SplitReadings(
             valid=readings.map(
                 lambda frame: _split_frame(frame, feature_columns)["valid"], columns
-            ),
-            rejected=readings.map(
+            )
+            if any_invalid
+            else readings,
+            rejected=scanned.map(
                 lambda frame: _split_frame(frame, feature_columns)["rejected"],
                 [*columns, REJECTED_REASON_COLUMN],
             ),
@@ -269,8 +287,8 @@ def fit_chain(
 def _feature_arrays(
     stream: ReadingBatches, prefix: ArrayFunction, label: str
 ) -> Iterator[np.ndarray]:
-    for frame in with_progress(stream, label):
-        yield prefix(frame.to_numpy(dtype="float64"))
+    arrays = stream.imap(lambda frame: prefix(frame.to_numpy(dtype="float64")))
+    return with_progress(arrays, label)
 
 
 class RowSample:
@@ -343,28 +361,66 @@ def _fit_scaler(
     expanded column as they add it up.
     """
     steps = list(fitted_steps)
-    first = second = None
-    if steps and steps[-1].transformer == "PolynomialFeatures":
-        expansion = _restore_estimator(steps[-1])
-        if expansion.degree <= 2:
-            first, second = _polynomial_factors(expansion.powers_)
-            steps.pop()
+    last = _restore_estimator(steps[-1]) if steps else None
+    if isinstance(last, PolynomialFeatures) and last.degree <= 2:
+        first, second = _polynomial_factors(last.powers_)
+        steps.pop()
+    else:
+        # No expansion to fuse: output column k is input column k.
+        n_columns = steps[-1].n_features_out if steps else len(stream.columns)
+        first = np.arange(n_columns, dtype="int64")
+        second = np.full(n_columns, -1, dtype="int64")
     prefix = array_pipeline(steps)
+    with_variance = step.args["with_std"]
 
-    n_features = fitted_steps[-1].n_features_out if fitted_steps else None
-    moments: _ScalerMoments | None = None
-    for frame in with_progress(stream, f"{label}: mean and variance"):
+    def batch_sums(frame: pd.DataFrame) -> _BatchSums:
         features = prefix(frame.to_numpy(dtype="float64"))
-        if first is None:
-            # The input itself: output column k is input column k.
-            first = np.arange(features.shape[1], dtype="int64")
-            second = np.full(features.shape[1], -1, dtype="int64")
-        if moments is None:
-            moments = _ScalerMoments(n_features or len(first), step.args["with_std"])
-        moments.add(features, first, second)
-    n_rows = 0 if moments is None else moments.count
-    _check_not_empty(n_rows, step)
-    return moments.to_scaler(step), n_rows
+        return _BatchSums.of(features, first, second, with_variance)
+
+    moments = _ScalerMoments(len(first), with_variance)
+    batches = stream.imap(batch_sums)
+    for sums in with_progress(
+        batches, f"{label}: mean and variance", rows_in=lambda sums: sums.n_rows
+    ):
+        moments.add(sums)
+    _check_not_empty(moments.count, step)
+    return moments.to_scaler(step), moments.count
+
+
+class _BatchSums(NamedTuple):
+    """One batch's share of ``_ScalerMoments``: its row count and column sums.
+
+    Computed for several batches at once on the stream's worker threads; the
+    merge, which depends on the batches before, stays in order.
+    """
+
+    n_rows: int
+    sums: np.ndarray
+    deviations: np.ndarray | None
+    squares: np.ndarray | None
+
+    @classmethod
+    def of(
+        cls,
+        features: np.ndarray,
+        first: np.ndarray,
+        second: np.ndarray,
+        with_variance: bool,
+    ) -> _BatchSums:
+        """The sums of the columns of ``polynomial_degree2(features, first,
+        second)``; with the variance, also those of their deviations from the
+        batch mean and of the deviations' squares."""
+        n_rows = len(features)
+        if n_rows == 0:
+            return cls(0, np.zeros(len(first)), None, None)
+        features = np.ascontiguousarray(features, dtype="float64")
+        sums = kernels.polynomial_column_sums(features, first, second)
+        if not with_variance:
+            return cls(n_rows, sums, None, None)
+        deviations, squares = kernels.polynomial_centred_sums(
+            features, first, second, sums / n_rows
+        )
+        return cls(n_rows, sums, deviations, squares)
 
 
 class _ScalerMoments:
@@ -388,22 +444,17 @@ class _ScalerMoments:
         self.mean = np.zeros(n_columns)
         self.var: np.ndarray | None = np.zeros(n_columns) if with_variance else None
 
-    def add(self, features: np.ndarray, first: np.ndarray, second: np.ndarray) -> None:
-        """Merges one batch: the expansion of ``features`` (n_rows x n_in)."""
-        n_rows = len(features)
+    def add(self, batch: _BatchSums) -> None:
+        """Merges the next batch's sums."""
+        n_rows, sums = batch.n_rows, batch.sums
         if n_rows == 0:
             return
-        features = np.ascontiguousarray(features, dtype="float64")
-        sums = kernels.polynomial_column_sums(features, first, second)
         previous_count = self.count
         previous_sum = self.mean * previous_count
         count = previous_count + n_rows
         self.mean = (previous_sum + sums) / count
         if self.var is not None:
-            deviations, squares = kernels.polynomial_centred_sums(
-                features, first, second, sums / n_rows
-            )
-            batch_unnormalised = squares - deviations**2 / n_rows
+            batch_unnormalised = batch.squares - batch.deviations**2 / n_rows
             if previous_count == 0:
                 merged = batch_unnormalised
             else:
@@ -761,7 +812,7 @@ def _decision_function(model: Any) -> ArrayFunction:
         # One BLAS thread: the products are small (rows x 66 by 66 x 39), and
         # BLAS's own threads, which spin between calls, competed with the
         # compiled kernels' threads for the cores and made scoring slower.
-        with _blas_threads().limit(limits=1, user_api="blas"):
+        with one_blas_thread():
             _score_chunks(features, scores)
         return scores + intercept
 
@@ -779,12 +830,6 @@ def _decision_function(model: Any) -> ArrayFunction:
             scores[start : start + len(chunk)] = distances @ coefficients
 
     return scores_of
-
-
-@functools.cache
-def _blas_threads() -> ThreadpoolController:
-    """The process's BLAS and OpenMP libraries, found once (it takes a while)."""
-    return ThreadpoolController()
 
 
 def _is_dense_rbf_one_class_svm(model: Any) -> bool:

@@ -153,7 +153,7 @@ def check_readings(
 
 
 def split_invalid_rows(
-    readings: SparkDataFrame, feature_columns: list[str]
+    readings: SparkDataFrame, feature_columns: list[str], any_invalid: bool = True
 ) -> SplitReadings:
     """Separates rows with a missing or non-finite feature value from the rest.
 
@@ -162,13 +162,17 @@ def split_invalid_rows(
     Args:
         readings: Output of ``select_readings``.
         feature_columns: Columns that must hold finite numbers.
+        any_invalid: False when ``check_readings`` found no invalid row:
+            ``valid`` is then ``readings`` itself and ``rejected`` an empty
+            frame of the same columns, which Spark writes without reading the
+            input again.
 
     Returns:
         ``valid``: the rows with only finite values; ``rejected``: the other
         rows with ``rejected_reason`` naming their invalid columns, worded as
         the sklearn engine words it.
     """
-    invalid, any_invalid = _invalid_conditions(feature_columns)
+    invalid, is_invalid = _invalid_conditions(feature_columns)
 
     # concat_ws skips nulls, so only the invalid columns' names are joined.
     reason = F.concat(
@@ -181,11 +185,15 @@ def split_invalid_rows(
             ],
         ),
     )
+    if not any_invalid:
+        # limit(0) is planned as an empty relation: no input file is opened.
+        return SplitReadings(
+            valid=readings,
+            rejected=readings.limit(0).withColumn(REJECTED_REASON_COLUMN, reason),
+        )
     return SplitReadings(
-        valid=readings.filter(~any_invalid),
-        rejected=readings.filter(any_invalid).withColumn(
-            REJECTED_REASON_COLUMN, reason
-        ),
+        valid=readings.filter(~is_invalid),
+        rejected=readings.filter(is_invalid).withColumn(REJECTED_REASON_COLUMN, reason),
     )
 
 

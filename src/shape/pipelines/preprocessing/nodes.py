@@ -69,7 +69,9 @@ def validate_readings(
     readings = backend.select_readings(raw_readings, time_column, feature_columns)
     check = backend.check_readings(readings, feature_columns)
     _check_rows(check, mode)
-    split = backend.split_invalid_rows(readings, feature_columns)
+    split = backend.split_invalid_rows(
+        readings, feature_columns, any_invalid=check["invalid_rows"] > 0
+    )
 
     logger.info(
         "Validated %d readings with columns %s; %d rows rejected",
