@@ -754,17 +754,37 @@ def score_features(model_input_table: Any, model: Any, n_features: int) -> Any:
     last = model_input_table.last_function
     if isinstance(last, _ChainTransform) and last.names == names:
         readings = model_input_table.without_last_function()
+        scores_of = _chunked(last.apply, scorer)
 
         def score_readings(frame: pd.DataFrame) -> pd.DataFrame:
-            raw = last.readings_array(frame)
-            scores = np.empty(len(raw))
-            for start in range(0, len(raw), _PIPELINE_CHUNK_ROWS):
-                stop = start + _PIPELINE_CHUNK_ROWS
-                scores[start:stop] = scorer(last.apply(raw[start:stop]))
+            scores = scores_of(last.readings_array(frame))
             return _with_predictions(frame.copy(deep=False), scores)
 
         return readings.map(score_readings, columns)
     return model_input_table.map(score_frame, columns)
+
+
+def chain_scores(steps: list[FittedStep], model: Any) -> ArrayFunction:
+    """The model's scores of raw readings, through the fitted chain.
+
+    Equal to ``decision_scores(model, array_pipeline(steps)(readings))`` to
+    the bit, but the model input is never built for more than
+    ``_PIPELINE_CHUNK_ROWS`` rows: each chunk goes through the chain and the
+    model while it is in the processor's cache. The returned function takes
+    (n_rows, n_features_in) and returns n_rows scores.
+    """
+    return _chunked(array_pipeline(steps), _decision_function(model))
+
+
+def _chunked(apply: ArrayFunction, scorer: ArrayFunction) -> ArrayFunction:
+    def scores_of(readings: np.ndarray) -> np.ndarray:
+        scores = np.empty(len(readings))
+        for start in range(0, len(readings), _PIPELINE_CHUNK_ROWS):
+            stop = start + _PIPELINE_CHUNK_ROWS
+            scores[start:stop] = scorer(apply(readings[start:stop]))
+        return scores
+
+    return scores_of
 
 
 def _with_predictions(readings: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import operator
 import weakref
 from collections.abc import Callable, Iterator
@@ -324,12 +325,28 @@ def _fit_step(
 def _quantile_sample(
     features: SparkDataFrame, n_rows: int, subsample: int, seed: int | None
 ) -> np.ndarray:
-    """Brings to the driver the rows a quantile step is fitted on."""
-    if n_rows > subsample:
-        # A top-k on a random key: each partition keeps its k smallest keys,
-        # so no more than k rows per partition travel, and exactly k arrive.
-        features = features.orderBy(F.rand(seed)).limit(subsample)
-    sample = features.toPandas().to_numpy(dtype="float64")
+    """Brings to the driver the rows a quantile step is fitted on.
+
+    Above ``subsample`` rows, each row is drawn with a probability that gives
+    a little more than ``subsample`` rows (the margin is ten standard
+    deviations of the drawn count), and the driver keeps ``subsample`` of
+    those, chosen uniformly: a uniform sample without replacement, without
+    sorting the table. In the unlikely case that too few rows were drawn, the
+    rows with the smallest random keys are taken instead (a top-k, which needs
+    a pass that keeps k rows per partition).
+    """
+    if n_rows <= subsample:
+        return _logged_sample(features.toPandas().to_numpy(dtype="float64"), n_rows)
+    fraction = min(1.0, (subsample + 10 * math.sqrt(subsample) + 100) / n_rows)
+    drawn = features.sample(fraction=fraction, seed=seed).toPandas()
+    if len(drawn) < subsample:
+        drawn = features.orderBy(F.rand(seed)).limit(subsample).toPandas()
+    kept = np.random.default_rng(seed).choice(len(drawn), subsample, replace=False)
+    kept.sort()
+    return _logged_sample(drawn.to_numpy(dtype="float64")[kept], n_rows)
+
+
+def _logged_sample(sample: np.ndarray, n_rows: int) -> np.ndarray:
     logger.debug("Quantile sample of %d of %d rows", len(sample), n_rows)
     return sample
 
@@ -589,13 +606,16 @@ def score_features(
 
     def _score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         _limit_threads_to_task()
-        features_of = _transform_with(chain_data)
         estimator = shared_model.value
+        if chain_data is None:
+            scores_of = functools.partial(sklearn_engine.decision_scores, estimator)
+        else:
+            steps = FittedChain.from_dict(chain_data).steps
+            scores_of = sklearn_engine.chain_scores(steps, estimator)
         for batch in batches:
             if batch.empty:
                 continue
-            features = features_of(batch[inputs].to_numpy(dtype="float64"))
-            scores = sklearn_engine.decision_scores(estimator, features)
+            scores = scores_of(batch[inputs].to_numpy(dtype="float64"))
             scored = batch[kept_names].reset_index(drop=True)
             # As in the scikit-learn engine: libsvm's one-class predict is
             # "inlier when the decision value is above 0".
