@@ -3,7 +3,7 @@
 from kedro.config import OmegaConfigLoader
 from omegaconf.resolvers import oc
 
-from shape.hooks.checks import ParameterCheckHook
+from shape.hooks.checks import ParameterCheckHook, PipelineInputsHook
 from shape.hooks.kafka import KafkaEventsHook
 from shape.hooks.mlflow_tracking import MlflowTrackingHook
 from shape.hooks.run_context import RunContextHook
@@ -23,11 +23,13 @@ TIMING = StageTimingHook()
 # kedro-mlflow's own hook (installed as a plugin) opens and closes the MLflow
 # run; MlflowTrackingHook adds this project's records to it. Where order
 # matters, the hooks say so with tryfirst/trylast rather than relying on this
-# tuple: ParameterCheckHook runs first so that bad parameters stop a run before
-# anything is opened on a broker or a tracking server.
+# tuple: ParameterCheckHook and PipelineInputsHook run first so that bad
+# parameters, or a run missing the nodes that make its in-memory inputs, stop
+# it before anything is opened on a broker or a tracking server.
 HOOKS = (
     RunContextHook(),
     ParameterCheckHook(),
+    PipelineInputsHook(),
     TIMING,
     SparkSessionHook(),
     KafkaEventsHook(TIMING),
