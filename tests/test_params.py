@@ -8,8 +8,8 @@ import re
 import pytest
 import yaml
 
-from shape.params import check_parameters
-from tests.conftest import PROJECT_ROOT
+from shape.params import check_parameters, check_runtime_names
+from tests.conftest import PROJECT_ROOT, run_session
 
 
 @pytest.fixture
@@ -108,3 +108,61 @@ def test_bad_chain_step_is_named(parameters):
 
     with pytest.raises(ValueError, match=r"Step 'qtransf' \(QuantileTransformer\)"):
         check_parameters(parameters)
+
+
+GLOBALS_FILE = PROJECT_ROOT / "conf/base/globals.yml"
+GLOBAL_NAMES = list(yaml.safe_load(GLOBALS_FILE.read_text()))
+
+
+@pytest.mark.parametrize(
+    ("runtime", "message"),
+    [
+        ({"engin": "sparkml"}, "Unknown parameter 'engin' in --params: no "),
+        ({"engin": "sparkml"}, "Did you mean 'engine'?"),
+        (
+            {"preprocessing": {"invalid_row": "drop"}},
+            "Unknown parameter 'preprocessing.invalid_row'",
+        ),
+        ({"preprocessing": {"invalid_row": "drop"}}, "'preprocessing.invalid_rows'"),
+        ({"model_sha": "ab" * 32}, "Did you mean 'model_sha256'?"),
+    ],
+)
+def test_a_misspelt_runtime_parameter_is_named_with_the_closest_names(
+    parameters, runtime, message
+):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_runtime_names(runtime, parameters, GLOBAL_NAMES)
+
+
+def test_every_runtime_name_the_project_reads_is_accepted(parameters):
+    check_runtime_names(
+        {
+            "engine": "sparkml",
+            "batch_rows": 50,
+            "reference_path": "x.parquet",
+            "model_sha256": "ab" * 32,
+            "run_id": "nightly",
+            "spark_master": "spark://127.0.0.1:7077",
+            "modelling": {"model_sha256": "ab" * 32},
+            # Below two levels, the chain spec's own checks apply.
+            "preprocessing": {"chain": {"qtransf": {"QuantileTransformer": {}}}},
+        },
+        parameters,
+        GLOBAL_NAMES,
+    )
+
+
+def test_a_run_with_a_misspelt_parameter_stops_before_any_node(kedro_project):
+    with pytest.raises(ValueError, match="Did you mean 'engine'"):
+        run_session(kedro_project, runtime_params={"engin": "sparkml"})
+
+    assert not (kedro_project / "data/07_model_output/predictions.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    "runtime",
+    [{"model_sha256": "ab" * 32}, {"modelling": {"model_sha256": "ab" * 32}}],
+)
+def test_the_model_hash_can_be_set_for_one_run_by_either_name(kedro_project, runtime):
+    with pytest.raises(Exception, match="but the run expects " + "ab" * 32):
+        run_session(kedro_project, runtime_params=runtime)

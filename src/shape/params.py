@@ -7,6 +7,7 @@ Each rule names the parameter, what it accepts, and where to change it.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -104,9 +105,59 @@ def check_parameters(parameters: Mapping[str, Any]) -> list[ChainStep]:
             raise ValueError(
                 f"Parameter '{dotted_name}' must be {rule.expected}; got {value!r}. "
                 f"Set it in {_where_set(dotted_name)} or with "
-                f"--params={dotted_name}=..."
+                f"--params={_GLOBAL_PARAMETERS.get(dotted_name, dotted_name)}=..."
             )
     return parse_chain_spec(_lookup(parameters, "preprocessing.chain"))
+
+
+#: Runtime parameters read by configuration other than parameters*.yml and
+#: globals.yml: the run's id (``shape.hooks.run_context``) and the Spark master
+#: (conf/*/spark.yml).
+RUNTIME_ONLY_PARAMETERS = ("run_id", "spark_master")
+
+
+def check_runtime_names(
+    runtime_params: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    global_names: list[str],
+) -> None:
+    """Rejects a ``--params`` name that no configuration reads.
+
+    A misspelt name (``engin=sparkml``) would otherwise be stored with the
+    run's parameters and change nothing. Names are checked to two levels
+    (``preprocessing.invalid_rows``); deeper keys, such as one chain step's
+    argument, are left to the chain spec's own checks.
+
+    Args:
+        runtime_params: The ``--params`` of the run, nested by their dots.
+        parameters: The parameters of conf/*/parameters*.yml, without the
+            runtime ones.
+        global_names: The names in conf/*/globals.yml.
+
+    Raises:
+        ValueError: Naming the unknown parameter, the closest known names and
+            the known names.
+    """
+    known = sorted({*parameters, *global_names, *RUNTIME_ONLY_PARAMETERS})
+    for name, value in runtime_params.items():
+        if name not in known:
+            _raise_unknown(name, known)
+        section = parameters.get(name)
+        if isinstance(value, Mapping) and isinstance(section, Mapping):
+            for key in value:
+                if key not in section:
+                    _raise_unknown(
+                        f"{name}.{key}", [f"{name}.{known}" for known in section]
+                    )
+
+
+def _raise_unknown(name: str, known: list[str]) -> None:
+    close = difflib.get_close_matches(name, known, n=2)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(
+        f"Unknown parameter '{name}' in --params: no configuration reads it.{hint} "
+        f"Known: {known}."
+    )
 
 
 #: Parameters whose default lives in conf/base/globals.yml, because the catalog

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
 import logging
+import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import mlflow
 import numpy as np
@@ -14,6 +17,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from shape.hooks import mlflow_tracking
 from shape.hooks.run_context import current_run
 from tests.conftest import run_kedro_cli, run_session
 from tests.hooks.conftest import free_port
@@ -192,3 +196,47 @@ def test_default_cli_run_prints_no_warning(kedro_project):
             (kedro_project / "data/08_reporting/metrics.json").read_text("utf-8")
         )["anomalies"]
     )
+
+
+class _HealthRecorder(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with 200 and records its path and headers."""
+
+    requests: ClassVar[list[tuple[str, dict[str, str]]]] = []
+
+    def do_GET(self) -> None:
+        type(self).requests.append((self.path, dict(self.headers)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_probe_reaches_a_server_whose_uri_holds_credentials_without_sending_them():
+    _HealthRecorder.requests.clear()
+    server = http.server.HTTPServer(("127.0.0.1", 0), _HealthRecorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        problem = mlflow_tracking._probe(f"http://bob:s3cret@127.0.0.1:{port}/mlflow/")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    assert problem is None
+    assert len(_HealthRecorder.requests) == 1
+    path, headers = _HealthRecorder.requests[0]
+    assert path == "/mlflow/health"
+    assert headers["Host"] == f"127.0.0.1:{port}"
+    assert "Authorization" not in headers
+    assert "s3cret" not in json.dumps(headers)
+
+
+def test_probe_of_a_dead_server_with_credentials_names_no_password():
+    problem = mlflow_tracking._probe(f"http://bob:s3cret@127.0.0.1:{free_port()}")
+
+    assert problem is not None
+    assert "ConnectionRefusedError" in problem
+    assert "s3cret" not in problem

@@ -11,11 +11,11 @@ from typing import Any
 
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
-from kedro.framework.project import pipelines
+from kedro.framework.project import pipelines, settings
 from kedro.io import MemoryDataset
 from kedro.pipeline import Pipeline
 
-from shape.params import check_parameters
+from shape.params import check_parameters, check_runtime_names
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,18 @@ class ParameterCheckHook:
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: KedroContext) -> None:
         """Raises ``ValueError`` naming the parameter or chain step at fault."""
+        loader = context.config_loader
+        if loader.runtime_params:
+            # The run's loader merges --params into "parameters"; a loader of
+            # the same files without them gives the names the files define.
+            files = settings.CONFIG_LOADER_CLASS(
+                conf_source=loader.conf_source,
+                env=loader.env,
+                **settings.CONFIG_LOADER_ARGS,
+            )
+            check_runtime_names(
+                loader.runtime_params, files["parameters"], list(files["globals"])
+            )
         steps = check_parameters(context.params)
         logger.debug("Chain spec: %s", [step.name for step in steps])
 

@@ -37,7 +37,7 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 import mlflow
 import numpy as np
@@ -259,10 +259,24 @@ def _sqlite_under(project_path: Path, uri: str) -> str:
 
 
 def _probe(uri: str) -> str | None:
-    """None when the server answers anything at all, else why it did not."""
+    """None when the server answers anything at all, else why it did not.
+
+    The probe goes to the URI's host and port without the ``user:password@``
+    part, if the URI has one: urllib would take that part for the host name
+    (and look the password up as one), and answering at all, even "401
+    Unauthorized", is all the probe asks, so the credentials are not sent.
+    """
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address goes back in brackets
+        host = f"[{host}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    health = urlunsplit(
+        (parts.scheme, netloc, parts.path.rstrip("/") + "/health", "", "")
+    )
     try:
         with urllib.request.urlopen(  # http(s) only: checked by the caller
-            uri.rstrip("/") + "/health", timeout=PROBE_TIMEOUT_S
+            health, timeout=PROBE_TIMEOUT_S
         ):
             return None
     except urllib.error.HTTPError:
