@@ -416,7 +416,8 @@ def _format_table(results: list[Result]) -> str:
             continue
         speed = rss = ""
         if direct is not None:
-            speed = f"{direct.wall_s / result.wall_s:.2f}x faster"
+            ratio = direct.wall_s / result.wall_s
+            speed = f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
             rss = f"{result.peak_rss_mb / direct.peak_rss_mb:.3f}"
         lines.append(
             f"{_label(result):<18} {result.wall_s:>9.1f} {result.rows_per_s:>12,} "
