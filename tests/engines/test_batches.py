@@ -121,6 +121,7 @@ def test_workers_run_kernels_on_one_thread_and_blas_is_restored(three_workers):
         for info in batches._thread_pools().info()
         if info["user_api"] == "blas"
     ]
+    assert blas_before, "numpy's BLAS should be found"
     inside = []
 
     def record(frame: pd.DataFrame) -> pd.DataFrame:
