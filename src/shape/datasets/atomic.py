@@ -86,11 +86,13 @@ def remove_stale_partials(target: Path) -> list[Path]:
 
 
 def _move_into_place(temporary: Path, target: Path) -> None:
-    if not target.is_dir() or target.is_symlink():
+    target_is_folder = target.is_dir() and not target.is_symlink()
+    if not target_is_folder and not (temporary.is_dir() and target.exists()):
         os.replace(temporary, target)
         return
-    # A folder cannot be renamed over a non-empty folder, so the old one is moved
-    # aside first; between the two renames the target is briefly absent, which a
+    # A folder cannot be renamed over a non-empty folder, nor over a file (as
+    # when the engine changes between runs), so the old output is moved aside
+    # first; between the two renames the target is briefly absent, which a
     # reader reports as missing rather than reading half an output.
     retired = target.with_name(f".{target.name}.{os.getpid()}.retired")
     _remove(retired)

@@ -1,0 +1,68 @@
+"""``AtomicSparkDataset`` keeps the previous output when Spark's write fails."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from shape.datasets import AtomicSparkDataset
+from tests.engines.conftest import spark  # noqa: F401 (the Spark session fixture)
+
+
+def _dataset(path) -> AtomicSparkDataset:
+    return AtomicSparkDataset(
+        filepath=str(path), file_format="parquet", save_args={"mode": "overwrite"}
+    )
+
+
+# No type hints: on a function given to F.udf they make PySpark warn.
+def _fails_on_row_3(value):
+    if value == 3.0:
+        raise ValueError("row 3 cannot be scored")
+    return value * 2
+
+
+def test_a_failed_write_leaves_the_previous_output_whole(spark, tmp_path):  # noqa: F811
+    target = tmp_path / "predictions.parquet"
+    dataset = _dataset(target)
+    dataset.save(spark.createDataFrame(pd.DataFrame({"value": [1.0, 2.0]})))
+    before = sorted(path.name for path in target.iterdir())
+
+    # Spark computes the rows while it writes them, as when scoring fails.
+    failing = F.udf(_fails_on_row_3, T.DoubleType())
+    rows = spark.createDataFrame(pd.DataFrame({"value": [1.0, 3.0]}))
+    with pytest.raises(Exception, match="row 3 cannot be scored"):
+        dataset.save(rows.select(failing("value").alias("value")))
+
+    assert sorted(path.name for path in target.iterdir()) == before
+    kept = pd.read_parquet(target).sort_values("value")["value"].tolist()
+    assert kept == [1.0, 2.0]
+    # No temporary folder is left beside the target.
+    assert [path.name for path in tmp_path.iterdir()] == ["predictions.parquet"]
+
+
+def test_a_good_write_replaces_the_output_and_loads_back(spark, tmp_path):  # noqa: F811
+    target = tmp_path / "predictions.parquet"
+    dataset = _dataset(target)
+    dataset.save(spark.createDataFrame(pd.DataFrame({"value": [1.0, 2.0]})))
+    dataset.save(spark.createDataFrame(pd.DataFrame({"value": [5.0, 6.0, 7.0]})))
+
+    loaded = dataset.load().toPandas().sort_values("value")["value"].tolist()
+    assert loaded == [5.0, 6.0, 7.0]
+    assert [path.name for path in tmp_path.iterdir()] == ["predictions.parquet"]
+
+
+def test_a_folder_replaces_a_single_file_left_by_the_other_engine(
+    spark,  # noqa: F811
+    tmp_path,
+):
+    target = tmp_path / "predictions.parquet"
+    pd.DataFrame({"value": [9.0]}).to_parquet(target)
+
+    _dataset(target).save(spark.createDataFrame(pd.DataFrame({"value": [1.0, 2.0]})))
+
+    assert target.is_dir()
+    assert sorted(pd.read_parquet(target)["value"]) == [1.0, 2.0]
+    assert [path.name for path in tmp_path.iterdir()] == ["predictions.parquet"]
