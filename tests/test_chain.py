@@ -85,6 +85,30 @@ def test_jsonc_reader_requires_a_steps_object(tmp_path):
         read_jsonc_steps(spec)
 
 
+def test_jsonc_reader_refuses_a_key_given_twice(tmp_path):
+    spec = tmp_path / "twice.jsonc"
+    spec.write_text(
+        '{"steps": {"a": {"PolynomialFeatures": {"degree": 3}},\n'
+        '"b": {"StandardScaler": {}},\n'
+        '"a": {"PolynomialFeatures": {"degree": 2}}}}\n'
+    )
+
+    with pytest.raises(
+        ValueError, match=r"twice.jsonc' has the key\(s\) \['a'\] twice"
+    ):
+        read_jsonc_steps(spec)
+
+
+def test_jsonc_reader_names_a_file_that_is_not_utf8(tmp_path):
+    spec = tmp_path / "latin1.jsonc"
+    spec.write_bytes(
+        '// r\xe9glage\n{"steps": {"a": {"StandardScaler": {}}}}'.encode("latin-1")
+    )
+
+    with pytest.raises(ValueError, match=r"latin1.jsonc' is not UTF-8 text"):
+        read_jsonc_steps(spec)
+
+
 def test_missing_spec_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"nowhere\.jsonc' does not exist"):
         parse_chain_spec(tmp_path / "nowhere.jsonc")
@@ -126,6 +150,11 @@ def test_missing_spec_file_is_named(tmp_path):
             {"s": {"StandardScaler": {}, "PolynomialFeatures": {}}},
             "Step 's' of the chain spec must be a mapping with exactly one "
             "transformer name",
+        ),
+        (
+            {"q": {"QuantileTransformer": {"n_quantiles": 100, "subsample": 50}}},
+            "Step 'q' (QuantileTransformer) of the chain spec: 'subsample' (50) "
+            "must be at least 'n_quantiles' (100)",
         ),
         ({}, "must be a non-empty mapping"),
         ({"model": "model.pkl"}, "has no transformer steps"),

@@ -94,6 +94,15 @@ def test_bad_parameter_message_names_the_file_that_sets_it(
         check_parameters(parameters)
 
 
+def test_the_time_column_may_not_be_a_feature_column(parameters):
+    parameters["preprocessing"]["time_column"] = "vibration_x"
+
+    with pytest.raises(
+        ValueError, match=r"'preprocessing.time_column' \('vibration_x'\)"
+    ):
+        check_parameters(parameters)
+
+
 def test_missing_parameter_is_named(parameters):
     del parameters["preprocessing"]["time_column"]
 

@@ -207,6 +207,16 @@ def _parse_step(name: str, body: Any, source: str) -> ChainStep:
             )
 
     filled = {arg: rule.default for arg, rule in rules.items()} | dict(args)
+    if (
+        transformer == "QuantileTransformer"
+        and filled["subsample"] < filled["n_quantiles"]
+    ):
+        # scikit-learn refuses this at fit time, after the table was read.
+        raise ValueError(
+            f"Step '{name}' ({transformer}) of the {source}: 'subsample' "
+            f"({filled['subsample']}) must be at least 'n_quantiles' "
+            f"({filled['n_quantiles']}): the quantiles are taken from that many rows."
+        )
     return ChainStep(name=name, transformer=transformer, args=filled)
 
 
@@ -259,9 +269,17 @@ def read_jsonc_steps(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Chain spec file '{path}' does not exist.")
-    text = _strip_line_comments(path.read_text(encoding="utf-8"))
     try:
-        document = json.loads(text)
+        text = _strip_line_comments(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"Chain spec file '{path}' is not UTF-8 text (byte {exc.start}: "
+            f"{exc.reason}); save it as UTF-8."
+        ) from exc
+    try:
+        document = json.loads(
+            text, object_pairs_hook=lambda pairs: _unique_keys(pairs, path)
+        )
     except json.JSONDecodeError as exc:
         raise ValueError(
             f"Chain spec file '{path}' is not valid JSON with // comments: "
@@ -274,6 +292,19 @@ def read_jsonc_steps(path: str | Path) -> dict[str, Any]:
             f"found {found}."
         )
     return document["steps"]
+
+
+def _unique_keys(pairs: list[tuple[str, Any]], path: Path) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys without a word; in a chain
+    # spec that silently drops a step or an argument.
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(
+            f"Chain spec file '{path}' has the key(s) {repeated} twice in one "
+            "object; each step name and argument may appear once."
+        )
+    return dict(pairs)
 
 
 # A JSON string literal, or a // comment running to the end of its line. Strings

@@ -107,6 +107,14 @@ def check_parameters(parameters: Mapping[str, Any]) -> list[ChainStep]:
                 f"Set it in {_where_set(dotted_name)} or with "
                 f"--params={_GLOBAL_PARAMETERS.get(dotted_name, dotted_name)}=..."
             )
+    time_column = _lookup(parameters, "preprocessing.time_column")
+    if time_column in _lookup(parameters, "preprocessing.feature_columns"):
+        raise ValueError(
+            f"Parameter 'preprocessing.time_column' ('{time_column}') is also one "
+            "of 'preprocessing.feature_columns'; the time column is carried "
+            "through, not scored. Set them in conf/base/parameters*.yml or with "
+            "--params=preprocessing.time_column=..."
+        )
     return parse_chain_spec(_lookup(parameters, "preprocessing.chain"))
 
 

@@ -219,3 +219,24 @@ def test_reading_keeps_arrow_memory_at_about_one_row_group(tmp_path):
     # One row group of the three columns is 240 KB; 40 row groups are read.
     assert len(allocated) == 40
     assert max(allocated) - allocated[0] < 2 * 240_000
+
+
+def test_a_file_damaged_after_its_footer_is_named_when_read(tmp_path):
+    path = tmp_path / "damaged.parquet"
+    generate_readings(200_000, seed=2).to_parquet(path, row_group_size=20_000)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 65_536] = b"\xff" * 65_536
+    path.write_bytes(bytes(data))  # the footer at the end is intact
+    dataset = ParquetBatchesDataset(
+        filepath=str(path), load_args={"batch_rows": 20_000}
+    )
+    stream = dataset.load()
+
+    read = []
+    with pytest.raises(DatasetError, match=r"damaged.parquet' could not be read to"):
+        for frame in stream:
+            read.append(len(frame))
+
+    # The batches before the damage were read; the error came mid-file.
+    assert 0 < sum(read) < 200_000

@@ -346,6 +346,27 @@ def test_a_non_numeric_column_fails_when_the_stream_is_read():
         engine.check_readings(stream, ["a"])
 
 
+@pytest.mark.parametrize(
+    ("times", "accepted"),
+    [
+        (["2024-01-01 00:00:00", "2024-01-01 00:00:01"], False),
+        ([True, False], False),
+        ([None, None], False),
+        ([0, 1], True),
+        (pd.to_datetime(["2024-01-01", "2024-01-02"]), True),
+    ],
+)
+def test_the_time_column_must_hold_numbers_or_timestamps(times, accepted):
+    frame = pd.DataFrame({"time": times, "a": [1.0, 2.0]})
+    stream = engine.select_readings(ReadingBatches.from_frame(frame), "time", ["a"])
+
+    if accepted:
+        assert engine.check_readings(stream, ["a"])["rows"] == 2
+    else:
+        with pytest.raises(TypeError, match=r"Time column 'time' must hold numbers"):
+            engine.check_readings(stream, ["a"])
+
+
 def _scored_batches(
     n_batches: int, batch_rows: int, created: list[weakref.ref] | None = None
 ) -> ReadingBatches:

@@ -110,6 +110,29 @@ def test_select_readings_refuses_non_numeric_column(spark, values):
         spark_engine.select_readings(_to_spark(spark, frame, 1), "time", COLUMNS)
 
 
+@pytest.mark.parametrize(
+    ("times", "accepted"),
+    [
+        (["2024-01-01 00:00:00", "2024-01-01 00:00:01"], False),
+        ([True, False], False),
+        ([0, 1], True),
+        (pd.to_datetime(["2024-01-01", "2024-01-02"]), True),
+    ],
+)
+def test_select_readings_takes_a_numeric_or_timestamp_time_column(
+    spark, times, accepted
+):
+    frame = pd.DataFrame({"time": times, "a": [1.0, 2.0], "b": 1.0, "c": 2.0})
+    readings = _to_spark(spark, frame, 1)
+
+    if accepted:
+        selected = spark_engine.select_readings(readings, "time", COLUMNS)
+        assert selected.count() == 2
+    else:
+        with pytest.raises(TypeError, match=r"Time column 'time' must hold numbers"):
+            spark_engine.select_readings(readings, "time", COLUMNS)
+
+
 def test_check_readings_counts_missing_and_infinite_values(spark):
     frame = _frame(
         np.array(

@@ -108,16 +108,7 @@ class ParquetBatchesDataset(AbstractDataset[Any, ReadingBatches]):
         def read(selected: list[str] | None) -> Iterator[pd.DataFrame]:
             wanted = columns if selected is None else selected
             for file in files:
-                # With pre-buffering on, the reader keeps every row group it has
-                # read until the file is closed, so memory grows with the file;
-                # a small read buffer keeps it at about one row group.
-                with pq.ParquetFile(
-                    file, pre_buffer=False, buffer_size=_READ_BUFFER_BYTES
-                ) as parquet:
-                    for batch in parquet.iter_batches(
-                        batch_size=batch_rows, columns=wanted, use_threads=False
-                    ):
-                        yield batch.to_pandas()
+                yield from _read_file(file, wanted, batch_rows)
 
         return ReadingBatches(read, columns, description=f"Parquet table '{path}'")
 
@@ -189,6 +180,29 @@ class ParquetBatchesDataset(AbstractDataset[Any, ReadingBatches]):
 
     def _exists(self) -> bool:
         return Path(self._filepath).exists()
+
+
+def _read_file(
+    file: Path, columns: list[str], batch_rows: int
+) -> Iterator[pd.DataFrame]:
+    # With pre-buffering on, the reader keeps every row group it has read until
+    # the file is closed, so memory grows with the file; a small read buffer
+    # keeps it at about one row group.
+    try:
+        with pq.ParquetFile(
+            file, pre_buffer=False, buffer_size=_READ_BUFFER_BYTES
+        ) as parquet:
+            for batch in parquet.iter_batches(
+                batch_size=batch_rows, columns=columns, use_threads=False
+            ):
+                yield batch.to_pandas()
+    except (OSError, pa.ArrowException) as exc:
+        # A file damaged after its footer reads well until the damaged page,
+        # and pyarrow's message ("Corrupt snappy compressed data") names no file.
+        raise DatasetError(
+            f"Parquet file '{file}' could not be read to the end: {exc}. The "
+            "file is damaged; write it again."
+        ) from exc
 
 
 def _common_columns(files: list[Path]) -> list[str]:

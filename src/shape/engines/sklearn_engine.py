@@ -89,8 +89,9 @@ def select_readings(readings: Any, time_column: str, feature_columns: list[str])
 
     Raises:
         TypeError: When a feature column is neither float nor integer (text,
-            booleans, dates, complex numbers); names the column and its dtype.
-            For a stream, raised when the batches are iterated.
+            booleans, dates, complex numbers), or the time column is neither
+            numeric nor a timestamp; names the column and its dtype. For a
+            stream, raised when the batches are iterated.
     """
     columns = [time_column, *feature_columns]
     if isinstance(readings, ReadingBatches):
@@ -103,6 +104,20 @@ def select_readings(readings: Any, time_column: str, feature_columns: list[str])
 def _select_frame(
     readings: pd.DataFrame, time_column: str, feature_columns: list[str]
 ) -> pd.DataFrame:
+    time_dtype = readings[time_column].dtype
+    if not (
+        pd.api.types.is_datetime64_any_dtype(time_dtype)
+        or (
+            pd.api.types.is_numeric_dtype(time_dtype)
+            and not pd.api.types.is_bool_dtype(time_dtype)
+        )
+    ):
+        # Text or mixed times would be carried through scoring and fail only
+        # when the anomalies are written to the database.
+        raise TypeError(
+            f"Time column '{time_column}' must hold numbers or timestamps; "
+            f"found dtype {time_dtype}."
+        )
     for column in feature_columns:
         dtype = readings[column].dtype
         if not (

@@ -89,10 +89,19 @@ def select_readings(
         as double (float64).
 
     Raises:
-        TypeError: When a feature column is not numeric; names the column and
-            its Spark type.
+        TypeError: When a feature column is not numeric, or the time column
+            neither numeric nor a timestamp or date; names the column and its
+            Spark type.
     """
     types = {field.name: field.dataType for field in readings.schema.fields}
+    time_type = types[time_column]
+    if not isinstance(
+        time_type, T.NumericType | T.TimestampType | T.TimestampNTZType | T.DateType
+    ):
+        raise TypeError(
+            f"Time column '{time_column}' must hold numbers or timestamps; "
+            f"found Spark type {time_type.simpleString()}."
+        )
     for column in feature_columns:
         # Spark's BooleanType is not a NumericType, so booleans are refused too.
         if not isinstance(types[column], T.NumericType):
