@@ -196,6 +196,9 @@ def _read_file(
                 batch_size=batch_rows, columns=columns, use_threads=False
             ):
                 yield batch.to_pandas()
+    except (FileNotFoundError, PermissionError):
+        # The file went away or cannot be opened: pyarrow's message names it.
+        raise
     except (OSError, pa.ArrowException) as exc:
         # A file damaged after its footer reads well until the damaged page,
         # and pyarrow's message ("Corrupt snappy compressed data") names no file.
