@@ -114,7 +114,7 @@ def test_polynomial_kernel_is_bit_identical_to_scikit_learn(arguments):
     rng = np.random.default_rng(3)
     features = rng.normal(size=(1_000, 4))
     expansion = PolynomialFeatures(**arguments).fit(features)
-    first, second = engine._polynomial_factors(expansion.powers_)
+    first, second = engine.polynomial_factors(expansion.powers_)
 
     result = kernels.polynomial_degree2(
         features, first, second, np.empty((1_000, len(first)))
@@ -137,14 +137,14 @@ def test_streamed_scaler_is_bit_identical_to_partial_fit_on_the_same_batches(
     step = ChainStep(
         "scale", "StandardScaler", {"with_mean": with_mean, "with_std": with_std}
     )
-    first, second = engine._polynomial_factors(expansion.powers_)
+    first, second = engine.polynomial_factors(expansion.powers_)
     moments = engine._ScalerMoments(expanded.shape[1], with_std)
     reference = StandardScaler(with_mean=with_mean, with_std=with_std)
 
     # Uneven batches, as the last batch of a table is.
     for start, stop in [(0, 4_096), (4_096, 8_192), (8_192, 9_999), (9_999, 10_000)]:
         batch = features[start:stop]
-        moments.add(engine._BatchSums.of(batch, first, second, with_std))
+        moments.add(engine.BatchSums.of(batch, first, second, with_std))
         with np.errstate(invalid="ignore"):
             reference.partial_fit(expanded[start:stop])
 

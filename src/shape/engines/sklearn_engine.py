@@ -378,19 +378,18 @@ def _fit_scaler(
     steps = list(fitted_steps)
     last = _restore_estimator(steps[-1]) if steps else None
     if isinstance(last, PolynomialFeatures) and last.degree <= 2:
-        first, second = _polynomial_factors(last.powers_)
+        first, second = polynomial_factors(last.powers_)
         steps.pop()
     else:
-        # No expansion to fuse: output column k is input column k.
+        # No expansion to fuse: the scaler's input is summed as it is.
         n_columns = steps[-1].n_features_out if steps else len(stream.columns)
-        first = np.arange(n_columns, dtype="int64")
-        second = np.full(n_columns, -1, dtype="int64")
+        first, second = identity_factors(n_columns)
     prefix = array_pipeline(steps)
     with_variance = step.args["with_std"]
 
-    def batch_sums(frame: pd.DataFrame) -> _BatchSums:
+    def batch_sums(frame: pd.DataFrame) -> BatchSums:
         features = prefix(frame.to_numpy(dtype="float64"))
-        return _BatchSums.of(features, first, second, with_variance)
+        return BatchSums.of(features, first, second, with_variance)
 
     moments = _ScalerMoments(len(first), with_variance)
     batches = stream.imap(batch_sums)
@@ -402,11 +401,11 @@ def _fit_scaler(
     return moments.to_scaler(step), moments.count
 
 
-class _BatchSums(NamedTuple):
-    """One batch's share of ``_ScalerMoments``: its row count and column sums.
+class BatchSums(NamedTuple):
+    """One batch's share of a scaler's fit: its row count and column sums.
 
-    Computed for several batches at once on the stream's worker threads; the
-    merge, which depends on the batches before, stays in order.
+    Both engines compute these per batch (the sklearn engine on the stream's
+    worker threads, the Spark engine in its tasks) and merge them in order.
     """
 
     n_rows: int
@@ -421,7 +420,7 @@ class _BatchSums(NamedTuple):
         first: np.ndarray,
         second: np.ndarray,
         with_variance: bool,
-    ) -> _BatchSums:
+    ) -> BatchSums:
         """The sums of the columns of ``polynomial_degree2(features, first,
         second)``; with the variance, also those of their deviations from the
         batch mean and of the deviations' squares."""
@@ -436,6 +435,16 @@ class _BatchSums(NamedTuple):
             features, first, second, sums / n_rows
         )
         return cls(n_rows, sums, deviations, squares)
+
+    @property
+    def m2(self) -> np.ndarray:
+        """The batch's sum of squared deviations from its mean, corrected.
+
+        ``squares - deviations**2 / n_rows``: scikit-learn's corrected two-pass
+        form, whose second term removes the rounding error left in the batch
+        mean. Only with the variance.
+        """
+        return self.squares - self.deviations**2 / self.n_rows
 
 
 class _ScalerMoments:
@@ -459,7 +468,7 @@ class _ScalerMoments:
         self.mean = np.zeros(n_columns)
         self.var: np.ndarray | None = np.zeros(n_columns) if with_variance else None
 
-    def add(self, batch: _BatchSums) -> None:
+    def add(self, batch: BatchSums) -> None:
         """Merges the next batch's sums."""
         n_rows, sums = batch.n_rows, batch.sums
         if n_rows == 0:
@@ -469,7 +478,7 @@ class _ScalerMoments:
         count = previous_count + n_rows
         self.mean = (previous_sum + sums) / count
         if self.var is not None:
-            batch_unnormalised = batch.squares - batch.deviations**2 / n_rows
+            batch_unnormalised = batch.m2
             if previous_count == 0:
                 merged = batch_unnormalised
             else:
@@ -627,16 +636,18 @@ def _step_function(step: FittedStep) -> ArrayFunction:
     if step.transformer == "PolynomialFeatures":
         if estimator.degree > 2:
             return lambda features: np.ascontiguousarray(estimator.transform(features))
-        return _polynomial_function(*_polynomial_factors(estimator.powers_))
+        return _polynomial_function(*polynomial_factors(estimator.powers_))
     if step.transformer == "QuantileTransformer":
         return _quantile_function(estimator)
     return _scaler_function(estimator)
 
 
-def _polynomial_factors(powers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def polynomial_factors(powers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The (first, second) input column of each output column of a degree-2 step.
 
-    -1 marks "no factor": the bias is (-1, -1) and ``x_i`` is (i, -1).
+    ``powers`` is a fitted ``PolynomialFeatures``'s ``powers_``. -1 marks "no
+    factor": the bias is (-1, -1) and ``x_i`` is (i, -1). These are the factors
+    the kernels (``polynomial_degree2`` and the scaler's sums) take.
     """
     pairs = []
     for row in powers:
@@ -644,6 +655,11 @@ def _polynomial_factors(powers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pairs.append([*columns, -1, -1][:2])
     factors = np.array(pairs, dtype="int64").reshape(-1, 2)
     return np.ascontiguousarray(factors[:, 0]), np.ascontiguousarray(factors[:, 1])
+
+
+def identity_factors(n_columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Factors under which the kernels take their input columns as they are."""
+    return np.arange(n_columns, dtype="int64"), np.full(n_columns, -1, dtype="int64")
 
 
 def _polynomial_function(first: np.ndarray, second: np.ndarray) -> ArrayFunction:

@@ -56,7 +56,6 @@ from shape.engines import (
     ReadingsCheck,
     SplitReadings,
     feature_names,
-    kernels,
     sklearn_engine,
 )
 
@@ -373,17 +372,12 @@ def _batch_moments(
 ) -> _Moments:
     """Moments of the columns of ``polynomial_degree2(values, first, second)``.
 
-    The expanded columns are summed as they are computed, never stored. The
-    sums are the corrected two-pass sums of scikit-learn's
-    ``_incremental_mean_and_var``: the second term of ``m2`` removes the
-    rounding error left in the first pass' mean. The kernels add in numpy's
-    order, so these equal numpy's sums over the expanded table to the bit.
+    From the sklearn engine's per-batch sums (``sklearn_engine.BatchSums``):
+    the expanded columns are summed as they are computed, in numpy's order, and
+    ``m2`` is scikit-learn's corrected two-pass sum.
     """
-    values = np.ascontiguousarray(values, dtype="float64")
-    count = values.shape[0]
-    mean = kernels.polynomial_column_sums(values, first, second) / count
-    correction, squares = kernels.polynomial_centred_sums(values, first, second, mean)
-    return _Moments(count, mean, squares - correction**2 / count)
+    sums = sklearn_engine.BatchSums.of(values, first, second, with_variance=True)
+    return _Moments(sums.n_rows, sums.sums / sums.n_rows, sums.m2)
 
 
 def _merge_moments(left: _Moments, right: _Moments) -> _Moments:
@@ -414,7 +408,7 @@ def _moments(
             if batch.empty:
                 continue
             values = transform(batch.to_numpy(dtype="float64"))
-            first, second = factors or _identity_factors(values.shape[1])
+            first, second = factors or sklearn_engine.identity_factors(values.shape[1])
             part = _batch_moments(values, first, second)
             total = part if total is None else _merge_moments(total, part)
         if total is not None:
@@ -464,10 +458,6 @@ def _split_final_expansion(
     if powers.sum(axis=1).max(initial=0) > 2:
         return chain_data, None
 
-    factors = np.full((len(powers), 2), -1, dtype="int64")
-    for output, row in enumerate(powers):
-        inputs = np.repeat(np.arange(len(row)), row)
-        factors[output, : len(inputs)] = inputs
     prefix = chain.steps[:-1]
     prefix_data = (
         FittedChain(
@@ -476,15 +466,7 @@ def _split_final_expansion(
         if prefix
         else None
     )
-    return prefix_data, (
-        np.ascontiguousarray(factors[:, 0]),
-        np.ascontiguousarray(factors[:, 1]),
-    )
-
-
-def _identity_factors(n_columns: int) -> _Factors:
-    """Factors under which ``polynomial_degree2`` returns its input unchanged."""
-    return np.arange(n_columns, dtype="int64"), np.full(n_columns, -1, dtype="int64")
+    return prefix_data, sklearn_engine.polynomial_factors(powers)
 
 
 def _scaler_state(
@@ -615,12 +597,9 @@ def score_features(
 
     def _score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         _limit_threads_to_task()
-        estimator = shared_model.value
-        if chain_data is None:
-            scores_of = functools.partial(sklearn_engine.decision_scores, estimator)
-        else:
-            steps = FittedChain.from_dict(chain_data).steps
-            scores_of = sklearn_engine.chain_scores(steps, estimator)
+        # No chain: the table holds the model input already, scored as it is.
+        steps = [] if chain_data is None else FittedChain.from_dict(chain_data).steps
+        scores_of = sklearn_engine.chain_scores(steps, shared_model.value)
         for batch in batches:
             if batch.empty:
                 continue
