@@ -14,7 +14,7 @@ KEDRO := $(VENV)/bin/kedro
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install data java run test lint viz viz-build docs-images chromium clean
+.PHONY: install data java spark-archive run test lint viz viz-build docs-images chromium clean
 
 # uv lives in its own small environment so that syncing .venv never removes it.
 $(UV):
@@ -37,10 +37,20 @@ java:
 	@command -v java >/dev/null 2>&1 || { \
 	  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
 
+# The archive of the Spark driver's classes (shape.spark_archive): sparkml runs
+# start about 2 s sooner with it. Rebuilt when the environment is synced again;
+# after installing another JDK, delete it and run this again.
+SPARK_ARCHIVE := $(VENV)/share/shape/spark-driver-classes.jsa
+
+$(SPARK_ARCHIVE): $(VENV)/.synced
+	$(VENV)/bin/python -m shape.spark_archive
+
+spark-archive: install java $(SPARK_ARCHIVE)
+
 run: data
 	$(KEDRO) run
 
-test: data java chromium
+test: data java chromium spark-archive
 	$(VENV)/bin/pytest
 
 # The kedro-viz browser test drives Debian's headless Chromium. Installing it

@@ -66,3 +66,55 @@ def test_a_folder_replaces_a_single_file_left_by_the_other_engine(
     assert target.is_dir()
     assert sorted(pd.read_parquet(target)["value"]) == [1.0, 2.0]
     assert [path.name for path in tmp_path.iterdir()] == ["predictions.parquet"]
+
+
+def _dictionary_columns(folder) -> set[str]:
+    """Names of the columns with a dictionary page in any part file."""
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    names = set()
+    for part in folder.glob("part-*.parquet"):
+        metadata = pq.ParquetFile(part).metadata
+        for group in range(metadata.num_row_groups):
+            for index in range(metadata.num_columns):
+                column = metadata.row_group(group).column(index)
+                if column.has_dictionary_page:
+                    names.add(column.path_in_schema)
+    return names
+
+
+def test_float_columns_are_written_without_a_dictionary(spark, tmp_path):  # noqa: F811
+    frame = spark.createDataFrame(
+        pd.DataFrame(
+            {
+                "time": [float(second) for second in range(40)],
+                "anomaly_score": [0.5, -0.25] * 20,
+                "prediction": [1, -1] * 20,
+            }
+        )
+    ).coalesce(1)
+    target = tmp_path / "predictions.parquet"
+    _dataset(target).save(frame)
+
+    assert _dictionary_columns(target) == {"prediction"}
+    assert pd.read_parquet(target)["anomaly_score"].tolist() == [0.5, -0.25] * 20
+
+
+def test_a_dictionary_option_in_save_args_is_kept(spark, tmp_path):  # noqa: F811
+    frame = spark.createDataFrame(
+        pd.DataFrame({"anomaly_score": [0.5, -0.25] * 20, "prediction": [1, -1] * 20})
+    ).coalesce(1)
+    target = tmp_path / "predictions.parquet"
+    dataset = AtomicSparkDataset(
+        filepath=str(target),
+        file_format="parquet",
+        save_args={"mode": "overwrite", "parquet.enable.dictionary": "true"},
+    )
+    dataset.save(frame)
+
+    assert _dictionary_columns(target) == {"anomaly_score", "prediction"}
+    # The dataset's own arguments are not changed by a save.
+    assert dataset._save_args == {
+        "mode": "overwrite",
+        "parquet.enable.dictionary": "true",
+    }

@@ -7,6 +7,12 @@ leaves the previous output deleted. For a local path this dataset has Spark
 write into a hidden folder beside the target and moves it into place only when
 the write succeeded (``shape.datasets.atomic``), as the sklearn engine's
 datasets do. Other file systems are saved as ``SparkDatasetV2`` saves them.
+
+Parquet columns of floating-point numbers are written without dictionary
+encoding, as ``ParquetBatchesDataset`` writes them: readings and scores hardly
+ever repeat, so the writer would fill a dictionary for each column chunk only
+to give it up, which took about a seventh of the time Spark spends writing the
+predictions.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kedro_datasets.spark import SparkDatasetV2
+from pyspark.sql import DataFrame as SparkDataFrame
+from pyspark.sql import types as T
 
 from shape.datasets.atomic import atomic_write
 
@@ -22,7 +30,9 @@ from shape.datasets.atomic import atomic_write
 class AtomicSparkDataset(SparkDatasetV2):
     """``SparkDatasetV2`` whose local saves replace the target only on success.
 
-    Takes the arguments of ``kedro_datasets.spark.SparkDatasetV2``.
+    Takes the arguments of ``kedro_datasets.spark.SparkDatasetV2``. For
+    Parquet, without a ``parquet.enable.dictionary`` option in ``save_args``
+    only the columns that are not floating point are dictionary-encoded.
 
     Example catalog entry::
 
@@ -41,17 +51,45 @@ class AtomicSparkDataset(SparkDatasetV2):
     # ``_save``, not ``save``: Kedro wraps ``_save`` of a dataset that defines
     # one as its public ``save``, so an override of ``save`` would be replaced.
     def _save(self, data: Any) -> None:
-        if self._protocol not in ("", "file"):
-            super()._save(data)
-            return
-        with atomic_write(Path(self._path)) as temporary:
-            self._writing_to = temporary
-            try:
+        save_args = self._save_args
+        self._save_args = _plain_float_columns(data, self._file_format, save_args)
+        try:
+            if self._protocol not in ("", "file"):
                 super()._save(data)
-            finally:
-                self._writing_to = None
+                return
+            with atomic_write(Path(self._path)) as temporary:
+                self._writing_to = temporary
+                try:
+                    super()._save(data)
+                finally:
+                    self._writing_to = None
+        finally:
+            self._save_args = save_args
 
     def _get_save_path(self) -> PurePosixPath:
         if self._writing_to is not None:
             return PurePosixPath(self._writing_to.as_posix())
         return super()._get_save_path()
+
+
+def _plain_float_columns(
+    data: Any, file_format: str, save_args: dict[str, Any]
+) -> dict[str, Any]:
+    """``save_args`` with dictionary encoding off for floating-point columns.
+
+    parquet-mr takes ``parquet.enable.dictionary#COLUMN`` per column; the
+    arguments are returned unchanged for other formats, pandas frames, or when
+    they set any ``parquet.enable.dictionary`` option themselves.
+    """
+    if (
+        file_format != "parquet"
+        or not isinstance(data, SparkDataFrame)
+        or any(key.startswith("parquet.enable.dictionary") for key in save_args)
+    ):
+        return save_args
+    floats = {
+        f"parquet.enable.dictionary#{field.name}": "false"
+        for field in data.schema.fields
+        if isinstance(field.dataType, T.DoubleType | T.FloatType)
+    }
+    return {**floats, **save_args}

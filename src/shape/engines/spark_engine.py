@@ -11,10 +11,10 @@ it is; only small fitted state comes back to the driver:
   triple per partition, merged on the driver into the population variance.
 
 Applying a chain and scoring run the sklearn engine's own array functions
-inside ``mapInPandas``, one Arrow batch at a time (``sklearn_engine.
-array_pipeline`` from the ``FittedChain`` state, ``sklearn_engine.
-decision_scores`` with the model broadcast). The numbers are then those of the
-sklearn engine by construction, which are scikit-learn's:
+on the executors' Python workers, one Arrow batch at a time
+(``sklearn_engine.array_pipeline`` from the ``FittedChain`` state,
+``sklearn_engine.chain_scores`` with the model broadcast). The numbers are
+then those of the sklearn engine by construction, which are scikit-learn's:
 polynomial column order and bias column, the quantile transform's two-sided
 interpolation, clipping and normal output, the scaler's population standard
 deviation. Spark's own ``PolynomialExpansion``, ``QuantileDiscretizer`` and
@@ -42,6 +42,7 @@ from typing import Any, NamedTuple
 import numba
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark import TaskContext
 from pyspark.sql import Column
 from pyspark.sql import DataFrame as SparkDataFrame
@@ -150,6 +151,7 @@ def check_readings(
         _count_if(any_invalid).alias("invalid_rows"),
         *[_count_if(c).alias(f"invalid_{i}") for i, c in enumerate(invalid)],
     ).first()
+    _ROW_COUNTS[readings] = int(counts["rows"]) - int(counts["invalid_rows"])
     return ReadingsCheck(
         rows=int(counts["rows"]),
         invalid_rows=int(counts["invalid_rows"]),
@@ -159,6 +161,15 @@ def check_readings(
             if counts[f"invalid_{index}"]
         },
     )
+
+
+#: Rows without an invalid value in frames ``check_readings`` counted in this
+#: process. ``split_invalid_rows`` passes such a frame on unchanged when it
+#: holds no invalid row, and ``fit_chain`` then needs no pass to count it.
+#: Weak keys: an entry goes when its frame does.
+_ROW_COUNTS: weakref.WeakKeyDictionary[SparkDataFrame, int] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def split_invalid_rows(
@@ -233,7 +244,9 @@ def fit_chain(
         The fitted chain, with ``fitted_by = "sparkml"``.
     """
     features = readings.select(*[_column(name) for name in feature_columns])
-    n_rows = features.count()
+    n_rows = _ROW_COUNTS.get(readings)
+    if n_rows is None:
+        n_rows = features.count()
 
     fitted_steps: list[FittedStep] = []
     n_features_in = len(feature_columns)
@@ -390,6 +403,25 @@ def _merge_moments(left: _Moments, right: _Moments) -> _Moments:
 
 
 _MOMENTS_SCHEMA = "count long, mean array<double>, m2 array<double>"
+_MOMENTS_ARROW_SCHEMA = pa.schema(
+    [
+        ("count", pa.int64()),
+        ("mean", pa.list_(pa.float64())),
+        ("m2", pa.list_(pa.float64())),
+    ]
+)
+
+
+def _feature_array(batch: pa.RecordBatch, columns: list[str]) -> np.ndarray:
+    """The ``columns`` of an Arrow batch as one (n_rows, n_columns) float64 array.
+
+    The Python passes take Arrow batches (``mapInArrow``) rather than pandas
+    frames: Spark's conversions to and from pandas cost about as much as the
+    rest of the Python side's handling of a batch. Nulls become NaN, as in
+    pandas.
+    """
+    arrays = [batch.column(name).to_numpy(zero_copy_only=False) for name in columns]
+    return np.column_stack(arrays).astype("float64", copy=False)
 
 
 def _moments(
@@ -400,23 +432,30 @@ def _moments(
         return None
     prefix, factors = _split_final_expansion(before)
 
-    def _partition_moments(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def _partition_moments(
+        batches: Iterator[pa.RecordBatch],
+    ) -> Iterator[pa.RecordBatch]:
         _limit_threads_to_task()
         transform = _transform_with(prefix)
         total = None
         for batch in batches:
-            if batch.empty:
+            if batch.num_rows == 0:
                 continue
-            values = transform(batch.to_numpy(dtype="float64"))
+            values = transform(_feature_array(batch, batch.schema.names))
             first, second = factors or sklearn_engine.identity_factors(values.shape[1])
             part = _batch_moments(values, first, second)
             total = part if total is None else _merge_moments(total, part)
         if total is not None:
-            yield pd.DataFrame(
-                {"count": [total.count], "mean": [total.mean], "m2": [total.m2]}
+            yield pa.RecordBatch.from_pydict(
+                {
+                    "count": [total.count],
+                    "mean": [total.mean.tolist()],
+                    "m2": [total.m2.tolist()],
+                },
+                schema=_MOMENTS_ARROW_SCHEMA,
             )
 
-    partials = features.mapInPandas(_partition_moments, _MOMENTS_SCHEMA).collect()
+    partials = features.mapInArrow(_partition_moments, _MOMENTS_SCHEMA).collect()
     merged = None
     for row in partials:
         part = _Moments(
@@ -561,7 +600,7 @@ def score_features(
 
     When ``model_input_table`` is a table ``transform_readings`` returned, the
     chain and the model run in one pass over its readings: Spark cannot merge
-    two ``mapInPandas`` steps, and between them every row's model input
+    two Python steps, and between them every row's model input
     features would go from Python to the JVM and back, which takes several
     times as long as computing them. The result is the same.
 
@@ -595,23 +634,30 @@ def score_features(
     )
     shared_model = table.sparkSession.sparkContext.broadcast(model)
 
-    def _score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def _score_partition(
+        batches: Iterator[pa.RecordBatch],
+    ) -> Iterator[pa.RecordBatch]:
         _limit_threads_to_task()
         # No chain: the table holds the model input already, scored as it is.
         steps = [] if chain_data is None else FittedChain.from_dict(chain_data).steps
         scores_of = sklearn_engine.chain_scores(steps, shared_model.value)
         for batch in batches:
-            if batch.empty:
+            if batch.num_rows == 0:
                 continue
-            scores = scores_of(batch[inputs].to_numpy(dtype="float64"))
-            scored = batch[kept_names].reset_index(drop=True)
+            scores = scores_of(_feature_array(batch, inputs))
+            # The reading columns go back as Spark sent them, without a copy.
             # As in the scikit-learn engine: libsvm's one-class predict is
             # "inlier when the decision value is above 0".
-            scored["prediction"] = np.where(scores > 0, 1, -1).astype("int64")
-            scored["anomaly_score"] = scores.astype("float64")
-            yield scored
+            yield pa.RecordBatch.from_arrays(
+                [
+                    *batch.select(kept_names).columns,
+                    pa.array(np.where(scores > 0, 1, -1).astype("int64")),
+                    pa.array(scores.astype("float64", copy=False)),
+                ],
+                names=[*kept_names, "prediction", "anomaly_score"],
+            )
 
-    return table.mapInPandas(_score_partition, schema)
+    return table.mapInArrow(_score_partition, schema)
 
 
 def count_predictions(predictions: SparkDataFrame) -> PredictionCounts:

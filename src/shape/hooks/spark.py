@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 
+from shape.spark_archive import with_archive
+
 if TYPE_CHECKING:
     from kedro.framework.context import KedroContext
     from pyspark.sql import SparkSession
@@ -46,7 +48,7 @@ class SparkSessionHook:
         """Reads the Spark configuration when the run's engine is ``sparkml``."""
         self._spark_conf = None
         if context.params.get("engine") == SPARK_ENGINE:
-            self._spark_conf = _read_spark_conf(context.config_loader)
+            self._spark_conf = read_spark_conf(context.config_loader)
 
     # Last of the before_pipeline_run hooks, so that no JVM starts for a run
     # that the parameter check refuses.
@@ -73,7 +75,8 @@ class SparkSessionHook:
             self._session = None
 
 
-def _read_spark_conf(config_loader: Any) -> dict[str, str]:
+def read_spark_conf(config_loader: Any) -> dict[str, str]:
+    """The ``spark`` configuration as Spark property strings."""
     try:
         config = config_loader["spark"]
     except MissingConfigException as exc:
@@ -100,7 +103,9 @@ def start_session(spark_conf: dict[str, str]) -> SparkSession | None:
             ``spark.pyspark.python`` (the executors' Python) defaults to
             ``PYSPARK_PYTHON`` when set, else to the interpreter running this
             code; it is exported as ``PYSPARK_PYTHON``, which is where PySpark
-            reads it from.
+            reads it from. When ``make spark-archive`` has built the archive
+            of the driver's classes, the driver JVM is told to map it
+            (``shape.spark_archive``).
 
     Returns:
         The new session, or None when a session was already active; that one is
@@ -117,7 +122,7 @@ def start_session(spark_conf: dict[str, str]) -> SparkSession | None:
         )
         return None
 
-    conf = dict(spark_conf)
+    conf = with_archive(spark_conf)
     python = conf.get(PYTHON_PROPERTY) or os.environ.get("PYSPARK_PYTHON")
     conf[PYTHON_PROPERTY] = python or sys.executable
     os.environ["PYSPARK_PYTHON"] = conf[PYTHON_PROPERTY]
