@@ -117,6 +117,23 @@ def test_logged_model_scores_raw_readings_as_the_run(tracked_project):
         model.predict(raw.drop(columns=["vibration_y"]))
 
 
+@pytest.mark.parametrize("engine", ["sklearn", "sparkml"])
+def test_logged_model_input_example_is_the_first_readings(kedro_project, engine):
+    run_session(kedro_project, runtime_params={"engine": engine})
+    run = _tracked_run(_local_client(kedro_project), current_run().run_id)
+
+    mlflow.set_tracking_uri(_local_client(kedro_project).tracking_uri)
+    local = mlflow.artifacts.download_artifacts(
+        f"runs:/{run.info.run_id}/anomaly_model"
+    )
+    example = mlflow.models.Model.load(local).load_input_example(local)
+
+    raw = pd.read_parquet(kedro_project / "data/01_raw/readings.parquet")
+    columns = ["time", "vibration_x", "vibration_y", "vibration_z"]
+    expected = raw[columns].head(5).astype("float64")
+    pd.testing.assert_frame_equal(example[columns].astype("float64"), expected)
+
+
 def test_failed_run_is_marked_failed_with_its_error(kedro_project):
     readings = pd.read_parquet(kedro_project / "data/01_raw/readings.parquet")
     readings.drop(columns=["vibration_z"]).to_parquet(

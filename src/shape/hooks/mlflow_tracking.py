@@ -146,7 +146,17 @@ class MlflowTrackingHook:
             if name in outputs:
                 self._captured[name] = outputs[name]
         if READINGS_OUTPUT in outputs:
-            self._captured[READINGS_OUTPUT] = _first_rows(outputs[READINGS_OUTPUT])
+            # The logged model's input example. A pandas frame is cut now, so
+            # that the whole table is not held to the end of the run; a lazy
+            # stream or Spark frame is kept as it is and read when the model is
+            # logged, after the last node (for Spark that is a job the nodes
+            # need not wait for).
+            readings = outputs[READINGS_OUTPUT]
+            self._captured[READINGS_OUTPUT] = (
+                _first_rows(readings)
+                if isinstance(readings, pd.DataFrame)
+                else readings
+            )
 
     # tryfirst: the model is logged into the active run, which kedro-mlflow's
     # after_pipeline_run ends.
@@ -336,7 +346,7 @@ def _log_end(
 
     estimator = captured.get(ESTIMATOR_OUTPUT)
     if isinstance(chain, FittedChain) and estimator is not None:
-        _log_model(chain, estimator, captured.get(READINGS_OUTPUT))
+        _log_model(chain, estimator, _first_rows(captured.get(READINGS_OUTPUT)))
 
 
 def _duration_metrics(durations: Mapping[str, float]) -> dict[str, float]:
