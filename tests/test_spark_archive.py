@@ -125,3 +125,19 @@ def test_a_damaged_archive_stops_a_jvm_that_requires_it(tmp_path):
 
     assert used.returncode != 0
     assert "rows: 3" not in used.stdout
+
+
+def test_building_outside_the_project_says_where_to_run_it(tmp_path):
+    built = subprocess.run(
+        [sys.executable, "-m", "shape.spark_archive", "--output", "x.jsa"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert built.returncode == 1
+    assert f"{tmp_path} is not the shape project's root" in built.stderr
+    assert "Run it from the project root" in built.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -220,7 +220,14 @@ def _project_spark_conf() -> dict[str, str]:
 
     from shape.hooks.spark import read_spark_conf  # noqa: PLC0415
 
-    bootstrap_project(Path.cwd())
+    try:
+        bootstrap_project(Path.cwd())
+    except RuntimeError as exc:
+        raise SystemExit(
+            f"{Path.cwd()} is not the shape project's root: this command reads "
+            "the Spark configuration of the project in the working folder "
+            f"(conf/base/spark.yml). Run it from the project root. ({exc})"
+        ) from exc
     conf_source = str(Path.cwd() / settings.CONF_SOURCE)
     loader = settings.CONFIG_LOADER_CLASS(
         conf_source=conf_source, **settings.CONFIG_LOADER_ARGS
