@@ -91,8 +91,18 @@ def _count_with_archive(archive: Path) -> subprocess.CompletedProcess:
     )
 
 
+def _dead_process_id() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
 def test_built_archive_is_mapped_by_the_driver_jvm(tmp_path):
     archive = tmp_path / "archive" / "classes.jsa"
+    archive.parent.mkdir()
+    # Left by a build killed earlier, whose process is gone.
+    stale = archive.with_name(f".classes.jsa.{_dead_process_id()}.partial")
+    stale.write_bytes(b"half an archive")
 
     built = subprocess.run(
         [sys.executable, "-m", "shape.spark_archive", "--output", str(archive)],
@@ -105,7 +115,8 @@ def test_built_archive_is_mapped_by_the_driver_jvm(tmp_path):
 
     assert built.returncode == 0, built.stderr
     assert "Wrote the Spark class archive" in built.stderr
-    # Only the archive is left: the partial file was moved into place.
+    # Only the archive is left: the partial file was moved into place, the
+    # stale one removed.
     assert [path.name for path in archive.parent.iterdir()] == ["classes.jsa"]
     assert archive.stat().st_size > 10_000_000
     # Nothing of the JVM's class-sharing notes reaches the output.

@@ -98,6 +98,7 @@ def build(spark_conf: dict[str, str], archive: Path = ARCHIVE) -> Path:
             "session; run `python -m shape.spark_archive`."
         )
     archive.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(archive)
     partial = archive.with_name(f".{archive.name}.{os.getpid()}.partial")
     options = spark_conf.get(_JAVA_OPTIONS, "")
     conf = {
@@ -126,6 +127,28 @@ def build(spark_conf: dict[str, str], archive: Path = ARCHIVE) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     return archive
+
+
+def _remove_stale_partials(archive: Path) -> None:
+    """Deletes partial archives left by builds whose process is gone.
+
+    A build killed while its job runs leaves its JVM to write the partial
+    archive when it exits (it outlives the build); a later build clears it.
+    """
+    for partial in archive.parent.glob(f".{archive.name}.*.partial"):
+        pid = partial.name.removeprefix(f".{archive.name}.").removesuffix(".partial")
+        if pid.isdigit() and not _process_exists(int(pid)):
+            partial.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _run_engine_job(session: Any, folder: Path) -> None:
