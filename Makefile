@@ -39,13 +39,15 @@ java:
 
 # The archive of the Spark driver's classes (shape.spark_archive): sparkml runs
 # start about 2 s sooner with it. Rebuilt when the environment is synced again;
-# after installing another JDK, delete it and run this again.
+# after installing another JDK, or if it was damaged, delete
+# .venv/share/shape/ and run this again.
 SPARK_ARCHIVE := $(VENV)/share/shape/spark-driver-classes.jsa
 
-$(SPARK_ARCHIVE): $(VENV)/.synced
+# The build writes the archive's size beside it last, so that is the target.
+$(SPARK_ARCHIVE).size: $(VENV)/.synced
 	$(VENV)/bin/python -m shape.spark_archive
 
-spark-archive: install java $(SPARK_ARCHIVE)
+spark-archive: install java $(SPARK_ARCHIVE).size
 
 run: data
 	$(KEDRO) run

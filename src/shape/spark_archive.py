@@ -14,9 +14,11 @@ archive lives in the virtual environment (``ARCHIVE``), because it belongs to
 the installed pyspark jars and the JDK rather than to the project's data, and
 ``shape.hooks.spark.start_session`` hands it to every driver JVM it starts.
 
-A JVM that cannot use the archive (it was built by another JDK, or the
-driver's class path has other jars) starts without it, as it would with no
-archive; ``-Xlog:cds*=off`` keeps it from saying so on every run. Rebuild the
+A JVM that cannot use the archive (it was built by another JDK, the driver's
+class path has other jars, or the file was damaged: the JVM checks its
+checksums) starts without it, as it would with no archive; ``-Xlog:cds*=off``
+keeps it from saying so on every run. An archive whose size is not the one
+its build recorded beside it is not handed to the JVM at all. Rebuild the
 archive after changing the JDK or pyspark: ``make spark-archive``.
 """
 
@@ -41,6 +43,11 @@ _USE_OPTION = "-XX:SharedArchiveFile="
 #: JVM option naming the archive to write at exit.
 _WRITE_OPTION = "-XX:ArchiveClassesAtExit="
 
+#: Has the JVM check the archive's checksums before it maps it: an archive
+#: damaged after it was written is then left out instead of crashing the JVM
+#: (the check costs no measurable time at start-up).
+_VERIFY = "-XX:+VerifySharedSpaces"
+
 #: Turns off the JVM's notes about class-data sharing: when an archive is
 #: unusable it says so on standard output and starts without it, and while
 #: writing one it lists every class it leaves out (signed jars, old classes).
@@ -58,19 +65,34 @@ def with_archive(
     """A copy of ``spark_conf`` with the driver JVM told to map ``archive``.
 
     ``archive`` defaults to ``ARCHIVE``. The copy is unchanged when the archive
-    does not exist or the driver's Java options already name an archive (to
-    use or to write).
+    is missing, when its size is not the one its build recorded (a cut file
+    would crash the JVM, which checks the checksums of what it maps but not the
+    file's length), or when the driver's Java options already name an archive
+    (to use or to write).
     """
     archive = ARCHIVE if archive is None else archive
     options = spark_conf.get(_JAVA_OPTIONS, "")
     if (
-        not archive.is_file()
+        not _is_whole(archive)
         or "SharedArchiveFile" in options
         or ("ArchiveClassesAtExit" in options)
     ):
         return dict(spark_conf)
-    added = f"{_USE_OPTION}{archive} {_QUIET}"
+    added = f"{_USE_OPTION}{archive} {_VERIFY} {_QUIET}"
     return {**spark_conf, _JAVA_OPTIONS: f"{options} {added}".strip()}
+
+
+def _size_record(archive: Path) -> Path:
+    """The file holding the archive's size in bytes, written by its build."""
+    return archive.with_name(f"{archive.name}.size")
+
+
+def _is_whole(archive: Path) -> bool:
+    try:
+        recorded = _size_record(archive).read_text("ascii").strip()
+        return archive.stat().st_size == int(recorded)
+    except (OSError, ValueError):
+        return False
 
 
 def build(spark_conf: dict[str, str], archive: Path = ARCHIVE) -> Path:
@@ -100,6 +122,10 @@ def build(spark_conf: dict[str, str], archive: Path = ARCHIVE) -> Path:
     archive.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(archive)
     partial = archive.with_name(f".{archive.name}.{os.getpid()}.partial")
+    # Fails now, naming the folder, rather than after the job when the JVM
+    # cannot create the file.
+    partial.touch()
+    partial.unlink()
     options = spark_conf.get(_JAVA_OPTIONS, "")
     conf = {
         **spark_conf,
@@ -120,12 +146,17 @@ def build(spark_conf: dict[str, str], archive: Path = ARCHIVE) -> Path:
             _end_jvm()
         if not partial.is_file() or partial.stat().st_size == 0:
             raise RuntimeError(
-                f"The JVM wrote no class archive to {partial}; is this Java 13 "
-                "or later?"
+                f"The JVM wrote no class archive to {partial}; its own message, "
+                "if any, is above (archives need Java 13 or later)."
             )
+        size = partial.stat().st_size
         os.replace(partial, archive)
+        record = partial.with_name(f"{partial.name}.size")
+        record.write_text(f"{size}\n", "ascii")
+        os.replace(record, _size_record(archive))
     finally:
         partial.unlink(missing_ok=True)
+        partial.with_name(f"{partial.name}.size").unlink(missing_ok=True)
     return archive
 
 
