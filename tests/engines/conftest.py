@@ -35,6 +35,10 @@ TEST_SPARK_CONF = {
     "spark.log.level": "WARN",
     "spark.driver.extraJavaOptions": "-Dlog4j2.configurationFile="
     + str(PROJECT_ROOT / "conf/base/spark-log4j2.properties"),
+    # Functions defined in test modules are pickled by reference, so the Python
+    # workers must find `tests`. They start in the JVM's working folder, which
+    # is a test project's when an earlier test's run started the JVM there.
+    "spark.executorEnv.PYTHONPATH": str(PROJECT_ROOT),
 }
 
 
