@@ -32,6 +32,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from shape.processes import process_alive
+
 logger = logging.getLogger(__name__)
 
 #: Where ``make spark-archive`` writes the archive and where sessions look for it.
@@ -168,18 +170,8 @@ def _remove_stale_partials(archive: Path) -> None:
     """
     for partial in archive.parent.glob(f".{archive.name}.*.partial"):
         pid = partial.name.removeprefix(f".{archive.name}.").removesuffix(".partial")
-        if pid.isdigit() and not _process_exists(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             partial.unlink(missing_ok=True)
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _run_engine_job(session: Any, folder: Path) -> None:
