@@ -158,6 +158,51 @@ def test_check_readings_counts_missing_and_infinite_values(spark):
     }
 
 
+def _jobs_of(spark: SparkSession, group: str, action) -> tuple[object, int]:
+    """What ``action()`` returns, and how many Spark jobs it ran."""
+    context = spark.sparkContext
+    context.setJobGroup(group, group)
+    try:
+        result = action()
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)
+    return result, len(context.statusTracker().getJobIdsForGroup(group))
+
+
+def test_fit_reuses_the_row_count_of_a_clean_check(spark):
+    frame = _to_spark(spark, _frame(np.arange(30.0).reshape(10, 3)))
+    expansion = _chain({"PolynomialFeatures": {"degree": 2}})
+    spark_engine.check_readings(frame, COLUMNS)
+
+    def fit(table):
+        return lambda: spark_engine.fit_chain(table, expansion, COLUMNS)
+
+    chain, jobs = _jobs_of(spark, "fit-after-check", fit(frame))
+
+    # Fitting an expansion runs nothing but the count, which the check gave.
+    assert jobs == 0
+    assert chain.n_rows_fitted == 10
+    unchecked = _to_spark(spark, _frame(np.arange(30.0).reshape(10, 3)))
+    _, jobs = _jobs_of(spark, "fit-unchecked", fit(unchecked))
+    # The control: without the check, the count runs (with the shuffle of the
+    # frame's repartition, in more than one job).
+    assert jobs >= 1
+
+
+def test_fit_counts_a_frame_whose_check_found_invalid_rows(spark):
+    values = np.arange(30.0).reshape(10, 3)
+    values[4, 1] = np.nan
+    frame = _to_spark(spark, _frame(values))
+    assert spark_engine.check_readings(frame, COLUMNS)["invalid_rows"] == 1
+
+    chain = spark_engine.fit_chain(
+        frame, _chain({"PolynomialFeatures": {"degree": 2}}), COLUMNS
+    )
+
+    # Every row of the frame it was given, not the check's valid rows.
+    assert chain.n_rows_fitted == 10
+
+
 def test_check_readings_of_an_empty_table(spark):
     empty = spark.createDataFrame(_frame(np.ones((1, 3)))).limit(0)
 

@@ -151,7 +151,8 @@ def check_readings(
         _count_if(any_invalid).alias("invalid_rows"),
         *[_count_if(c).alias(f"invalid_{i}") for i, c in enumerate(invalid)],
     ).first()
-    _ROW_COUNTS[readings] = int(counts["rows"]) - int(counts["invalid_rows"])
+    if int(counts["invalid_rows"]) == 0:
+        _ROW_COUNTS[readings] = int(counts["rows"])
     return ReadingsCheck(
         rows=int(counts["rows"]),
         invalid_rows=int(counts["invalid_rows"]),
@@ -163,9 +164,9 @@ def check_readings(
     )
 
 
-#: Rows without an invalid value in frames ``check_readings`` counted in this
-#: process. ``split_invalid_rows`` passes such a frame on unchanged when it
-#: holds no invalid row, and ``fit_chain`` then needs no pass to count it.
+#: Rows of the frames ``check_readings`` found without an invalid value, in
+#: this process. ``split_invalid_rows`` passes such a frame on unchanged, and
+#: ``fit_chain`` then needs no pass to count it.
 #: Weak keys: an entry goes when its frame does.
 _ROW_COUNTS: weakref.WeakKeyDictionary[SparkDataFrame, int] = (
     weakref.WeakKeyDictionary()
