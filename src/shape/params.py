@@ -155,7 +155,7 @@ def check_runtime_names(
             for key in value:
                 if key not in section:
                     _raise_unknown(
-                        f"{name}.{key}", [f"{name}.{known}" for known in section]
+                        f"{name}.{key}", [f"{name}.{child}" for child in section]
                     )
 
 

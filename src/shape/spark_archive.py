@@ -26,13 +26,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
-
-from shape.processes import process_alive
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +74,7 @@ def with_archive(
     if (
         not _is_whole(archive)
         or "SharedArchiveFile" in options
-        or ("ArchiveClassesAtExit" in options)
+        or "ArchiveClassesAtExit" in options
     ):
         return dict(spark_conf)
     added = f"{_USE_OPTION}{archive} {_VERIFY} {_QUIET}"
@@ -121,20 +118,23 @@ def build(spark_conf: dict[str, str], archive: Path = ARCHIVE) -> Path:
             "The Spark class archive must be built in a process without a Spark "
             "session; run `python -m shape.spark_archive`."
         )
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(archive)
-    partial = archive.with_name(f".{archive.name}.{os.getpid()}.partial")
-    # Fails now, naming the folder, rather than after the job when the JVM
-    # cannot create the file.
-    partial.touch()
-    partial.unlink()
-    options = spark_conf.get(_JAVA_OPTIONS, "")
-    conf = {
-        **spark_conf,
-        "spark.master": "local[*]",
-        _JAVA_OPTIONS: f"{options} {_WRITE_OPTION}{partial} {_QUIET}".strip(),
-    }
-    try:
+    # The project's atomic writes: a hidden partial file beside the archive,
+    # moved into place on success, and partials of killed builds cleared (a
+    # killed build's JVM still writes its partial as it exits). Imported here:
+    # the datasets package is too heavy for start_session's module to load.
+    from shape.datasets.atomic import atomic_write  # noqa: PLC0415
+
+    with atomic_write(archive) as partial:
+        # Fails now, naming the folder, rather than after the job when the JVM
+        # cannot create the file.
+        partial.touch()
+        partial.unlink()
+        options = spark_conf.get(_JAVA_OPTIONS, "")
+        conf = {
+            **spark_conf,
+            "spark.master": "local[*]",
+            _JAVA_OPTIONS: f"{options} {_WRITE_OPTION}{partial} {_QUIET}".strip(),
+        }
         session = start_session(conf)
         if session is None:  # pragma: no cover - guarded above
             raise RuntimeError("A Spark session was already active.")
@@ -144,7 +144,7 @@ def build(spark_conf: dict[str, str], archive: Path = ARCHIVE) -> Path:
         finally:
             session.stop()
             # The JVM writes the archive as it exits, also after a failed job;
-            # it must be gone before the partial file is removed.
+            # it must be gone before a failed build's partial file is removed.
             _end_jvm()
         if not partial.is_file() or partial.stat().st_size == 0:
             raise RuntimeError(
@@ -152,26 +152,9 @@ def build(spark_conf: dict[str, str], archive: Path = ARCHIVE) -> Path:
                 "if any, is above (archives need Java 13 or later)."
             )
         size = partial.stat().st_size
-        os.replace(partial, archive)
-        record = partial.with_name(f"{partial.name}.size")
+    with atomic_write(_size_record(archive)) as record:
         record.write_text(f"{size}\n", "ascii")
-        os.replace(record, _size_record(archive))
-    finally:
-        partial.unlink(missing_ok=True)
-        partial.with_name(f"{partial.name}.size").unlink(missing_ok=True)
     return archive
-
-
-def _remove_stale_partials(archive: Path) -> None:
-    """Deletes partial archives left by builds whose process is gone.
-
-    A build killed while its job runs leaves its JVM to write the partial
-    archive when it exits (it outlives the build); a later build clears it.
-    """
-    for partial in archive.parent.glob(f".{archive.name}.*.partial"):
-        pid = partial.name.removeprefix(f".{archive.name}.").removesuffix(".partial")
-        if pid.isdigit() and not process_alive(int(pid)):
-            partial.unlink(missing_ok=True)
 
 
 def _run_engine_job(session: Any, folder: Path) -> None:

@@ -22,8 +22,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from shape.processes import process_alive
-
 logger = logging.getLogger(__name__)
 
 PARTIAL_SUFFIX = ".partial"
@@ -80,7 +78,7 @@ def remove_stale_partials(target: Path) -> list[Path]:
     removed = []
     for candidate in target.parent.glob(f".{target.name}.*{PARTIAL_SUFFIX}"):
         pid_text = candidate.name[len(target.name) + 2 : -len(PARTIAL_SUFFIX)]
-        if pid_text.isdigit() and not process_alive(int(pid_text)):
+        if pid_text.isdigit() and not _process_alive(int(pid_text)):
             _remove(candidate)
             removed.append(candidate)
             logger.info("Removed %s, left by an interrupted run", candidate)
@@ -101,6 +99,16 @@ def _move_into_place(temporary: Path, target: Path) -> None:
     os.replace(target, retired)
     os.replace(temporary, target)
     _remove(retired)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _remove(path: Path) -> None:

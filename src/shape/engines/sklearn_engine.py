@@ -819,12 +819,19 @@ def _chunked(apply: ArrayFunction, scorer: ArrayFunction) -> ArrayFunction:
 
 
 def _with_predictions(readings: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:
-    # libsvm's one-class predict is "inlier when the decision value is above
-    # 0", computed from the same decision values; deriving it here saves a
-    # second pass through the support vectors.
-    readings["prediction"] = np.where(scores > 0, 1, -1).astype("int64")
+    readings["prediction"] = predicted_classes(scores)
     readings["anomaly_score"] = scores.astype("float64")
     return readings
+
+
+def predicted_classes(scores: np.ndarray) -> np.ndarray:
+    """The model's predictions (int64: 1 inlier, -1 anomaly) from its scores.
+
+    libsvm's one-class predict is "inlier when the decision value is above 0";
+    deriving it from the decision values already computed saves a second pass
+    through the support vectors. Both engines label their rows with this.
+    """
+    return np.where(scores > 0, 1, -1).astype("int64")
 
 
 def decision_scores(model: Any, features: np.ndarray) -> np.ndarray:

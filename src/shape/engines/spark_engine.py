@@ -130,6 +130,15 @@ def _count_if(condition: Column) -> Column:
     return F.coalesce(F.sum(F.when(condition, 1).otherwise(0)), F.lit(0))
 
 
+#: Rows of the frames ``check_readings`` found without an invalid value, in
+#: this process. ``split_invalid_rows`` passes such a frame on unchanged, and
+#: ``fit_chain`` then needs no pass to count it.
+#: Weak keys: an entry goes when its frame does.
+_ROW_COUNTS: weakref.WeakKeyDictionary[SparkDataFrame, int] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def check_readings(
     readings: SparkDataFrame, feature_columns: list[str]
 ) -> ReadingsCheck:
@@ -162,15 +171,6 @@ def check_readings(
             if counts[f"invalid_{index}"]
         },
     )
-
-
-#: Rows of the frames ``check_readings`` found without an invalid value, in
-#: this process. ``split_invalid_rows`` passes such a frame on unchanged, and
-#: ``fit_chain`` then needs no pass to count it.
-#: Weak keys: an entry goes when its frame does.
-_ROW_COUNTS: weakref.WeakKeyDictionary[SparkDataFrame, int] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def split_invalid_rows(
@@ -647,12 +647,10 @@ def score_features(
                 continue
             scores = scores_of(_feature_array(batch, inputs))
             # The reading columns go back as Spark sent them, without a copy.
-            # As in the scikit-learn engine: libsvm's one-class predict is
-            # "inlier when the decision value is above 0".
             yield pa.RecordBatch.from_arrays(
                 [
                     *batch.select(kept_names).columns,
-                    pa.array(np.where(scores > 0, 1, -1).astype("int64")),
+                    pa.array(sklearn_engine.predicted_classes(scores)),
                     pa.array(scores.astype("float64", copy=False)),
                 ],
                 names=[*kept_names, "prediction", "anomaly_score"],
