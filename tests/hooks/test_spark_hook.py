@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
+import textwrap
 
 import pandas as pd
 import pytest
 from kedro.config import MissingConfigException
 from pyspark import SparkContext
 
-from tests.conftest import run_kedro_cli, run_session
+from tests.conftest import PROJECT_ROOT, run_kedro_cli, run_session
 
 # A Python warning as the warnings module prints it: "file:line: SomeWarning: ...".
 PYTHON_WARNING = re.compile(r"\b\w*Warning: ")
@@ -66,3 +70,55 @@ def test_missing_spark_config_is_named(kedro_project):
 
     with pytest.raises(MissingConfigException, match=r"conf/base/spark\.yml"):
         run_session(kedro_project, runtime_params={"engine": "sparkml"})
+
+
+def test_driver_jvm_runs_with_the_project_java_options():
+    # A child process, so that the JVM is a new one started by start_session
+    # from the project's conf/base/spark.yml, whatever session this one holds.
+    code = textwrap.dedent(
+        """
+        import json, re
+        from shape.hooks.spark import start_session
+        from shape.spark_archive import _project_spark_conf
+
+        conf = _project_spark_conf()
+        conf["spark.master"] = "local[1]"
+        options = dict(
+            re.findall(r"-XX:(\\w+)=(\\S+)", conf["spark.driver.extraJavaOptions"])
+        )
+        session = start_session(conf)
+        jvm = session.sparkContext._jvm
+        bean = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
+            jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean")
+        )
+        in_effect = {
+            name: [bean.getVMOption(name).getValue(),
+                   bean.getVMOption(name).getOrigin().toString()]
+            for name in options
+        }
+        session.stop()
+        print(json.dumps({"configured": options, "in_effect": in_effect}))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+
+    # The JIT thresholds of conf/base/spark.yml, each set when the JVM started.
+    configured = found["configured"]
+    assert {
+        "Tier4InvocationThreshold",
+        "Tier4MinInvocationThreshold",
+        "Tier4CompileThreshold",
+        "Tier4BackEdgeThreshold",
+    } <= set(configured)
+    assert found["in_effect"] == {
+        name: [value, "VM_CREATION"] for name, value in configured.items()
+    }
