@@ -122,3 +122,36 @@ def test_driver_jvm_runs_with_the_project_java_options():
     assert found["in_effect"] == {
         name: [value, "VM_CREATION"] for name, value in configured.items()
     }
+
+
+@pytest.mark.parametrize(
+    ("java_option", "env", "java_says"),
+    [
+        # A known option with a value Java refuses.
+        ("-XX:Tier4InvocationThreshold=many", {}, "Improperly specified VM option"),
+        ("", {"JAVA_HOME": "/nonexistent"}, "/nonexistent/bin/java"),
+    ],
+)
+def test_a_jvm_that_does_not_start_is_explained(
+    kedro_project, java_option, env, java_says
+):
+    spark_yml = kedro_project / "conf/base/spark.yml"
+    text = spark_yml.read_text()
+    spark_yml.write_text(
+        text.replace(
+            "  -XX:Tier4BackEdgeThreshold=400000\n",
+            f"  -XX:Tier4BackEdgeThreshold=400000 {java_option}\n",
+        )
+    )
+
+    result = run_kedro_cli(kedro_project, "run", "--params=engine=sparkml", env=env)
+
+    assert result.returncode == 1
+    assert java_says in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(
+        "RuntimeError: The Spark driver's JVM exited before it started"
+    )
+    assert "conf/base/spark.yml" in last_line
+    assert f"-XX:Tier4BackEdgeThreshold=400000 {java_option}".strip() in last_line
+    assert not (kedro_project / "data/07_model_output/predictions.parquet").exists()

@@ -110,7 +110,13 @@ def start_session(spark_conf: dict[str, str]) -> SparkSession | None:
     Returns:
         The new session, or None when a session was already active; that one is
         left as it is.
+
+    Raises:
+        RuntimeError: When the driver JVM exits before it starts (a Java option
+            it refuses, too little memory, no Java); names the settings to look
+            at. Java's own reason is printed above the traceback.
     """
+    from pyspark.errors import PySparkRuntimeError  # noqa: PLC0415
     from pyspark.sql import SparkSession  # noqa: PLC0415 (no JVM for sklearn)
 
     active = SparkSession.getActiveSession()
@@ -130,7 +136,12 @@ def start_session(spark_conf: dict[str, str]) -> SparkSession | None:
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+    except PySparkRuntimeError as exc:
+        if exc.getCondition() != "JAVA_GATEWAY_EXITED":
+            raise
+        raise RuntimeError(_jvm_did_not_start(spark_conf)) from exc
     logger.info(
         "Started Spark %s session '%s' on %s",
         session.version,
@@ -138,3 +149,18 @@ def start_session(spark_conf: dict[str, str]) -> SparkSession | None:
         session.sparkContext.master,
     )
     return session
+
+
+def _jvm_did_not_start(conf: dict[str, str]) -> str:
+    # Spark launches the JVM with -XX:+IgnoreUnrecognizedVMOptions, so an
+    # unknown option does not get here, but a known one with a bad value does.
+    return (
+        "The Spark driver's JVM exited before it started; Java's reason is "
+        "printed above. Check the driver settings of the run's Spark "
+        "configuration (conf/base/spark.yml, or spark.yml in the run's "
+        "environment): spark.driver.extraJavaOptions is "
+        f"'{conf.get('spark.driver.extraJavaOptions', '')}' and "
+        f"spark.driver.memory '{conf.get('spark.driver.memory', 'not set')}'; "
+        "and that Java 17 or newer is installed (JAVA_HOME is "
+        f"'{os.environ.get('JAVA_HOME', 'not set')}')."
+    )
