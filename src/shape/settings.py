@@ -25,13 +25,18 @@ TIMING = StageTimingHook()
 # matters, the hooks say so with tryfirst/trylast rather than relying on this
 # tuple: ParameterCheckHook and PipelineInputsHook run first so that bad
 # parameters, or a run missing the nodes that make its in-memory inputs, stop
-# it before anything is opened on a broker or a tracking server.
+# it before anything is opened on a broker or a tracking server. One order
+# rests on this tuple: pluggy calls the tryfirst before_pipeline_run hooks in
+# the reverse order of registration, so PipelineInputsHook's check comes first,
+# then RunContextHook, then SparkSessionHook's session start, before the MLflow
+# run and the Kafka producer open (a JVM that cannot start then leaves neither
+# behind).
 HOOKS = (
+    SparkSessionHook(),
     RunContextHook(),
     ParameterCheckHook(),
     PipelineInputsHook(),
     TIMING,
-    SparkSessionHook(),
     KafkaEventsHook(TIMING),
     MlflowTrackingHook(TIMING),
 )

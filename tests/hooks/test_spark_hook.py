@@ -11,6 +11,7 @@ import textwrap
 import pandas as pd
 import pytest
 from kedro.config import MissingConfigException
+from mlflow.tracking import MlflowClient
 from pyspark import SparkContext
 
 from tests.conftest import PROJECT_ROOT, run_kedro_cli, run_session
@@ -155,3 +156,7 @@ def test_a_jvm_that_does_not_start_is_explained(
     assert "conf/base/spark.yml" in last_line
     assert f"-XX:Tier4BackEdgeThreshold=400000 {java_option}".strip() in last_line
     assert not (kedro_project / "data/07_model_output/predictions.parquet").exists()
+    # The session starts before kedro-mlflow opens the run: none was opened.
+    tracking = MlflowClient(tracking_uri=f"sqlite:///{kedro_project}/mlruns/mlflow.db")
+    experiments = [found.experiment_id for found in tracking.search_experiments()]
+    assert tracking.search_runs(experiments) == []

@@ -50,9 +50,13 @@ class SparkSessionHook:
         if context.params.get("engine") == SPARK_ENGINE:
             self._spark_conf = read_spark_conf(context.config_loader)
 
-    # Last of the before_pipeline_run hooks, so that no JVM starts for a run
-    # that the parameter check refuses.
-    @hook_impl(trylast=True)
+    # After the parameter check (when the context was created) and the inputs
+    # check (PipelineInputsHook), so that no JVM starts for a run they refuse;
+    # before the MLflow run and the Kafka producer open, so that a JVM that
+    # cannot start leaves no MLflow run or Kafka events behind (no error hook
+    # runs for a failure here). settings.HOOKS registers this hook first for
+    # that order.
+    @hook_impl(tryfirst=True)
     def before_pipeline_run(self) -> None:
         """Starts the session, unless one is active already."""
         if self._spark_conf is not None and self._session is None:
