@@ -22,15 +22,14 @@ TIMING = StageTimingHook()
 
 # kedro-mlflow's own hook (installed as a plugin) opens and closes the MLflow
 # run; MlflowTrackingHook adds this project's records to it. Where order
-# matters, the hooks say so with tryfirst/trylast rather than relying on this
-# tuple: ParameterCheckHook and PipelineInputsHook run first so that bad
-# parameters, or a run missing the nodes that make its in-memory inputs, stop
-# it before anything is opened on a broker or a tracking server. One order
-# rests on this tuple: pluggy calls the tryfirst before_pipeline_run hooks in
-# the reverse order of registration, so PipelineInputsHook's check comes first,
-# then RunContextHook, then SparkSessionHook's session start, before the MLflow
-# run and the Kafka producer open (a JVM that cannot start then leaves neither
-# behind).
+# matters, the hooks say so with tryfirst/trylast: ParameterCheckHook and
+# PipelineInputsHook run first so that bad parameters, or a run missing the
+# nodes that make its in-memory inputs, stop it before anything is opened on a
+# broker or a tracking server. Among the tryfirst before_pipeline_run hooks
+# pluggy calls the last registered first, so this tuple's order gives theirs:
+# PipelineInputsHook, RunContextHook, then SparkSessionHook, whose session then
+# starts before the MLflow run and the Kafka producer open (a JVM that cannot
+# start leaves neither behind).
 HOOKS = (
     SparkSessionHook(),
     RunContextHook(),

@@ -66,6 +66,18 @@ def test_no_session_starts_when_parameters_are_refused(kedro_project):
     assert SparkContext._active_spark_context is None
 
 
+def test_no_session_starts_when_the_inputs_check_refuses_the_run(kedro_project):
+    # The modelling pipeline alone lacks the in-memory model input table.
+    with pytest.raises(ValueError, match=r"need 'model_input_table'"):
+        run_session(
+            kedro_project,
+            runtime_params={"engine": "sparkml"},
+            pipeline_names=["modelling"],
+        )
+
+    assert SparkContext._active_spark_context is None
+
+
 def test_missing_spark_config_is_named(kedro_project):
     (kedro_project / "conf/base/spark.yml").unlink()
 
@@ -137,12 +149,11 @@ def test_a_jvm_that_does_not_start_is_explained(
     kedro_project, java_option, env, java_says
 ):
     spark_yml = kedro_project / "conf/base/spark.yml"
+    last_option = "  -XX:Tier4BackEdgeThreshold=400000\n"
     text = spark_yml.read_text()
+    assert last_option in text
     spark_yml.write_text(
-        text.replace(
-            "  -XX:Tier4BackEdgeThreshold=400000\n",
-            f"  -XX:Tier4BackEdgeThreshold=400000 {java_option}\n",
-        )
+        text.replace(last_option, f"{last_option.rstrip()} {java_option}\n")
     )
 
     result = run_kedro_cli(kedro_project, "run", "--params=engine=sparkml", env=env)
