@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from kedro.io.core import DatasetError
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -118,3 +119,30 @@ def test_a_dictionary_option_in_save_args_is_kept(spark, tmp_path):  # noqa: F81
         "mode": "overwrite",
         "parquet.enable.dictionary": "true",
     }
+
+
+def test_nanosecond_timestamps_are_named_with_a_way_out(spark, tmp_path):  # noqa: F811
+    # pandas writes timestamps in nanoseconds unless told otherwise.
+    path = tmp_path / "readings.parquet"
+    pd.DataFrame(
+        {
+            "time": pd.to_datetime([0, 1, 2], unit="s"),
+            "vibration_x": [0.1, 0.2, 0.3],
+        }
+    ).to_parquet(path, index=False)
+    dataset = AtomicSparkDataset(filepath=str(path), file_format="parquet")
+
+    with pytest.raises(DatasetError) as raised:
+        dataset.load()
+
+    message = str(raised.value)
+    assert (
+        f"Parquet input '{path}' has timestamp column(s) ['time'] in nanoseconds"
+        in message
+    )
+    assert "coerce_timestamps='us'" in message
+    # Written as the message says, the same table loads.
+    pd.read_parquet(path).to_parquet(
+        path, index=False, coerce_timestamps="us", allow_truncated_timestamps=True
+    )
+    assert dataset.load().count() == 3

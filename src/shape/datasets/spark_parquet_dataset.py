@@ -13,6 +13,10 @@ encoding, as ``ParquetBatchesDataset`` writes them: readings and scores hardly
 ever repeat, so the writer would fill a dictionary for each column chunk only
 to give it up, which took about a seventh of the time Spark spends writing the
 predictions.
+
+A Parquet table with nanosecond timestamps (pandas' default), which Spark
+refuses with a message naming neither the column nor a remedy, fails to load
+with one that names both.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import pyarrow.parquet as pq
+from kedro.io.core import DatasetError
 from kedro_datasets.spark import SparkDatasetV2
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame as SparkDataFrame
 from pyspark.sql import types as T
 
@@ -66,6 +73,15 @@ class AtomicSparkDataset(SparkDatasetV2):
         finally:
             self._save_args = save_args
 
+    def _load(self) -> SparkDataFrame:
+        try:
+            return super()._load()
+        except AnalysisException as exc:
+            # Spark's message names neither the column nor a way out.
+            if "TIMESTAMP(NANOS" not in str(exc):
+                raise
+            raise DatasetError(_nanosecond_timestamps_message(self._path)) from exc
+
     def _get_save_path(self) -> PurePosixPath:
         if self._writing_to is not None:
             return PurePosixPath(self._writing_to.as_posix())
@@ -93,3 +109,23 @@ def _plain_float_columns(
         if isinstance(field.dataType, T.DoubleType | T.FloatType)
     }
     return {**floats, **save_args}
+
+
+def _nanosecond_timestamps_message(path: PurePosixPath) -> str:
+    """Why Spark cannot read ``path``, naming its nanosecond timestamp columns."""
+    try:
+        # A local file or folder; other file systems go without the names.
+        schema = pq.ParquetDataset(str(path)).schema
+        columns = [
+            field.name for field in schema if getattr(field.type, "unit", None) == "ns"
+        ]
+    except (OSError, ValueError):
+        columns = []
+    which = f" {columns}" if columns else ""
+    return (
+        f"Parquet input '{path}' has timestamp column(s){which} in nanoseconds, "
+        "which Spark cannot read (pandas writes timestamps so by default). "
+        "Write them in microseconds, for example with pandas' "
+        "to_parquet(..., coerce_timestamps='us', allow_truncated_timestamps=True), "
+        "or score this table with the sklearn engine."
+    )
