@@ -150,6 +150,45 @@ def test_failed_run_is_marked_failed_with_its_error(kedro_project):
     assert "rows" not in run.data.metrics
 
 
+@pytest.mark.parametrize(
+    "time_as",
+    [
+        pytest.param(lambda seconds: (seconds * 1000).astype("int64"), id="int"),
+        pytest.param(
+            lambda seconds: pd.to_datetime(seconds, unit="s", utc=True), id="utc"
+        ),
+    ],
+)
+def test_a_time_column_of_any_type_gives_no_warning_and_scores(kedro_project, time_as):
+    raw = pd.read_parquet(kedro_project / "data/01_raw/readings.parquet")
+    raw["time"] = time_as(raw["time"])
+    raw.to_parquet(
+        kedro_project / "data/01_raw/timed.parquet",
+        index=False,
+        coerce_timestamps="us",
+        allow_truncated_timestamps=True,
+    )
+
+    result = run_kedro_cli(
+        kedro_project, "run", "--params=input_path=data/01_raw/timed.parquet"
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert " WARNING " not in result.stderr, result.stderr[-3000:]
+    assert "Found extra inputs" not in result.stderr
+    client = _local_client(kedro_project)
+    (run,) = client.search_runs([client.get_experiment_by_name("shape").experiment_id])
+    mlflow.set_tracking_uri(client.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/anomaly_model")
+    predictions = pd.read_parquet(
+        kedro_project / "data/07_model_output/predictions.parquet"
+    )
+    # The raw table, its time column included, scores as the run scored it.
+    scored = model.predict(pd.read_parquet(kedro_project / "data/01_raw/timed.parquet"))
+    np.testing.assert_array_equal(scored["anomaly_score"], predictions["anomaly_score"])
+    assert (scored["prediction"] == -1).sum() == 31
+
+
 def test_run_stopped_by_parameter_check_opens_no_mlflow_run(kedro_project):
     with pytest.raises(ValueError, match="Parameter 'fit_on'"):
         run_session(kedro_project, runtime_params={"fit_on": "sometimes"})

@@ -51,6 +51,7 @@ from kedro.pipeline import Node, Pipeline
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
+from mlflow.types.schema import AnyType
 
 import shape
 from shape.chain import FittedChain
@@ -412,13 +413,15 @@ def _log_model(
 def _signature(chain: FittedChain, example: pd.DataFrame | None) -> ModelSignature:
     # Declared rather than inferred: inference would type `prediction` from
     # the example and warn that integer columns cannot hold missing values.
-    # The other float columns of the readings (the time) are accepted and
-    # ignored, so a raw table can be scored as it is.
+    # The other columns of the readings (the time, as numbers or timestamps,
+    # with or without a time zone) are declared optional and of any type, so a
+    # raw table can be scored as it is and MLflow does not warn of inputs its
+    # signature lacks. ("datetime" would refuse timestamps with a time zone.)
     features = [ColSpec("double", column) for column in chain.feature_columns]
     others = [
-        ColSpec("double", str(column), required=False)
-        for column, dtype in ([] if example is None else example.dtypes.items())
-        if column not in chain.feature_columns and dtype == "float64"
+        ColSpec(AnyType(), str(column), required=False)
+        for column in ([] if example is None else example.columns)
+        if column not in chain.feature_columns
     ]
     return ModelSignature(
         inputs=Schema(features + others),
