@@ -102,6 +102,15 @@ def test_good_run_sends_every_event(
         "stdscaler",
     ]
     assert started["chain"][1]["args"]["output_distribution"] == "normal"
+    # The spec names no random_state; the event shows the seed the fit used.
+    fitted = json.loads(
+        (kedro_project / "data/06_models/fitted_chain.json").read_text()
+    )
+    assert (
+        started["chain"][1]["args"]["random_state"]
+        == (fitted["steps"][1]["args"]["random_state"])
+    )
+    assert fitted["steps"][1]["args"]["random_state"] is not None
 
     completed_nodes = [event for _, event in events[1:-1]]
     assert [event["node"] for event in completed_nodes] == default_nodes

@@ -39,7 +39,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog
 from kedro.pipeline import Node, Pipeline
 
-from shape.chain import parse_chain_spec
+from shape.chain import parse_chain_spec, seed_chain_steps
 from shape.hooks.redact import redact
 from shape.hooks.run_context import current_run
 from shape.hooks.timing import STAGES, StageTimingHook
@@ -373,9 +373,16 @@ def _run_started_fields(
 ) -> dict[str, Any]:
     preprocessing = parameters.get("preprocessing") or {}
     try:
+        # With the seed the fit gives a QuantileTransformer that names none, so
+        # the event shows the arguments the chain is fitted with (as MLflow
+        # records them).
+        steps = seed_chain_steps(
+            parse_chain_spec(preprocessing.get("chain")),
+            preprocessing.get("random_seed", 0),
+        )
         chain = [
             {"step": step.name, "transformer": step.transformer, "args": step.args}
-            for step in parse_chain_spec(preprocessing.get("chain"))
+            for step in steps
         ]
     except (ValueError, FileNotFoundError, TypeError):
         # The parameter check stops such a run before this hook; an event
