@@ -6,6 +6,9 @@ import hashlib
 import http.server
 import json
 import logging
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,6 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from shape.hooks import mlflow_tracking
 from shape.hooks.run_context import current_run
+from shape.synthetic import write_readings
 from tests.conftest import run_kedro_cli, run_session
 from tests.hooks.conftest import free_port
 
@@ -187,6 +191,36 @@ def test_a_time_column_of_any_type_gives_no_warning_and_scores(kedro_project, ti
     scored = model.predict(pd.read_parquet(kedro_project / "data/01_raw/timed.parquet"))
     np.testing.assert_array_equal(scored["anomaly_score"], predictions["anomaly_score"])
     assert (scored["prediction"] == -1).sum() == 31
+
+
+@pytest.mark.parametrize(
+    "stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "term"]
+)
+def test_interrupted_run_is_marked_killed(kedro_project, stop):
+    write_readings(kedro_project / "data/01_raw/big.parquet", 1_000_000)
+    kedro = Path(sys.executable).with_name("kedro")
+    process = subprocess.Popen(
+        [str(kedro), "run", "--params=input_path=data/01_raw/big.parquet"],
+        cwd=kedro_project,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    log = []
+    for line in process.stderr:
+        log.append(line)
+        if "Running node: score_readings" in line:
+            process.send_signal(stop)
+            break
+    log.extend(process.stderr)
+    assert process.wait(timeout=120) != 0, "".join(log)[-3000:]
+
+    client = _local_client(kedro_project)
+    (run,) = client.search_runs([client.get_experiment_by_name("shape").experiment_id])
+    assert run.info.status == "KILLED"
+    assert run.data.tags["shape.error"].startswith("interrupted")
+    # The predictions being written when the run stopped left nothing behind.
+    assert list((kedro_project / "data/07_model_output").iterdir()) == []
 
 
 def test_run_stopped_by_parameter_check_opens_no_mlflow_run(kedro_project):

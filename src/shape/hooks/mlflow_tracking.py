@@ -16,6 +16,11 @@ run reproducible and comparable:
   pyfunc model (``shape.mlflow_model``) that scores raw readings;
 - the tag ``shape.run_id``, the run id shared with the Kafka events.
 
+A run stopped by Ctrl-C or by ``SIGTERM`` gets no error hook from Kedro (it
+catches only ``Exception``), and MLflow would close it at exit as
+``FINISHED``; this hook marks it ``KILLED`` with a ``shape.error`` tag
+instead.
+
 It also keeps a tracking server that cannot be reached from failing the run:
 before kedro-mlflow connects, a remote ``MLFLOW_TRACKING_URI`` is probed with
 a short timeout, and when nothing answers the run is recorded in the project's
@@ -24,6 +29,7 @@ local store instead, with one warning.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import hashlib
 import json
@@ -31,7 +37,9 @@ import logging
 import os
 import pickle
 import platform
+import signal
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -112,6 +120,10 @@ class MlflowTrackingHook:
         self._filepaths: dict[str, Mapping[str, Any]] = {}
         self._run_id: str | None = None
         self._captured: dict[str, Any] = {}
+        self._previous_sigterm: Any = None
+        # Registered after MLflow's own exit handler (mlflow is imported
+        # above), so it runs first and MLflow finds the run ended already.
+        atexit.register(self._end_interrupted_run)
 
     # tryfirst: the store must be settled before kedro-mlflow connects to it.
     @hook_impl(tryfirst=True)
@@ -139,6 +151,7 @@ class MlflowTrackingHook:
         info = current_run()
         if info is not None:
             info.mlflow_run_id = self._run_id
+        self._exit_on_sigterm()
         self._guarded(_log_start, self._run_id, run_params, catalog, self._model_file())
 
     @hook_impl
@@ -173,6 +186,7 @@ class MlflowTrackingHook:
             self._report_files(pipeline),
         )
         self._run_id = None
+        self._restore_sigterm()
 
     @hook_impl
     def on_pipeline_error(self, error: Exception) -> None:
@@ -185,6 +199,29 @@ class MlflowTrackingHook:
             redact(f"{type(error).__name__}: {error}")[:5000],
         )
         self._run_id = None
+        self._restore_sigterm()
+
+    def _exit_on_sigterm(self) -> None:
+        # Python's default for SIGTERM ends the process without running exit
+        # handlers; as SystemExit it unwinds like Ctrl-C, so outputs being
+        # written are cleaned up and the exit handler below records the run.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_exit)
+
+    def _restore_sigterm(self) -> None:
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
+    def _end_interrupted_run(self) -> None:
+        # A run still open at exit was interrupted: no after_pipeline_run or
+        # on_pipeline_error hook ran for it.
+        if self._run_id is None:
+            return
+        run_id, self._run_id = self._run_id, None
+        self._guarded(_mark_killed, run_id)
 
     def _guarded(self, log: Any, *args: Any) -> None:
         # Tracking is a record of the run, not part of it: a store that fails
@@ -222,6 +259,21 @@ class MlflowTrackingHook:
                 if path.exists():
                     files.append(path)
         return files
+
+
+def _raise_exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _mark_killed(run_id: str) -> None:
+    MlflowClient().set_tag(
+        run_id, "shape.error", "interrupted (Ctrl-C or a signal) before it finished"
+    )
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id == run_id:
+        mlflow.end_run(status="KILLED")
+    else:
+        MlflowClient().set_terminated(run_id, status="KILLED")
 
 
 def _settle_tracking_store(context: KedroContext) -> None:
