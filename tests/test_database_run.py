@@ -133,6 +133,22 @@ def test_without_url_the_run_goes_to_the_sqlite_file(db_project, expected_predic
     _assert_challenge_anomalies(anomalies, expected_predictions)
 
 
+def test_a_run_from_a_subfolder_writes_the_project_database(db_project):
+    subfolder = db_project / "notebooks"
+    subfolder.mkdir()
+
+    result = run_kedro_cli(subfolder, "run")
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (subfolder / "data").exists()
+    connection = sqlite3.connect(db_project / "data/08_reporting/shape.db")
+    try:
+        runs = _fetch(connection, "SELECT rows, anomalies FROM scoring_runs")
+    finally:
+        connection.close()
+    assert runs == [(295, 31)]
+
+
 def test_database_down_fails_the_run_but_keeps_predictions(db_project, monkeypatch):
     port = free_port()
     monkeypatch.setenv(

@@ -19,7 +19,9 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ import psycopg2.errors
 import pyarrow as pa
 import pyarrow.compute as pc
 from kedro.io.core import AbstractDataset, DatasetError
+from kedro.utils import find_kedro_project
 from psycopg2.extras import Json
 from pyarrow import csv as pa_csv
 
@@ -106,7 +109,7 @@ class ScoringRunDataset(AbstractDataset[ScoringRun, ScoringRun]):
                 "shape_database: {url: ${oc.env:SHAPE_DATABASE_URL}}; got none."
             )
         try:
-            self._location: DatabaseLocation = parse_database_url(url)
+            self._location: DatabaseLocation = _under_project(parse_database_url(url))
         except ValueError as exc:
             raise DatasetError(str(exc)) from exc
         if connect_timeout < 1 or copy_chunk_rows < 1:
@@ -165,6 +168,20 @@ class ScoringRunDataset(AbstractDataset[ScoringRun, ScoringRun]):
             ) from exc
         finally:
             connection.close()
+
+
+def _under_project(location: DatabaseLocation) -> DatabaseLocation:
+    """A relative SQLite path, taken from the Kedro project's root.
+
+    Kedro makes the catalog's relative file paths absolute from the project
+    root, so a run started in a subfolder writes where a run from the root
+    does; a database URL is not a file path to Kedro, so this does the same.
+    """
+    database = location.url.database
+    if location.dialect is not Dialect.SQLITE or Path(database).is_absolute():
+        return location
+    root = find_kedro_project(Path.cwd()) or Path.cwd()
+    return replace(location, url=location.url.set(database=str(root / database)))
 
 
 def write_run(
