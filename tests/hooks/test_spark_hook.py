@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from pyspark import SparkContext
 
 from tests.conftest import PROJECT_ROOT, run_kedro_cli, run_session
+from tests.hooks.conftest import free_port
 
 # A Python warning as the warnings module prints it: "file:line: SomeWarning: ...".
 PYTHON_WARNING = re.compile(r"\b\w*Warning: ")
@@ -171,3 +172,37 @@ def test_a_jvm_that_does_not_start_is_explained(
     tracking = MlflowClient(tracking_uri=f"sqlite:///{kedro_project}/mlruns/mlflow.db")
     experiments = [found.experiment_id for found in tracking.search_experiments()]
     assert tracking.search_runs(experiments) == []
+
+
+def test_an_unreachable_master_is_named_before_any_jvm_starts(kedro_project):
+    port = free_port()  # nothing listens there
+
+    result = run_kedro_cli(
+        kedro_project,
+        "run",
+        f"--params=engine=sparkml,spark_master=spark://127.0.0.1:{port}",
+    )
+
+    assert result.returncode == 1
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(
+        f"RuntimeError: The Spark master 'spark://127.0.0.1:{port}' (spark.master; "
+        "set with --params=spark_master=spark://HOST:PORT"
+    )
+    assert f"accepts no connection: 127.0.0.1:{port}: Connection refused" in last_line
+    assert "incubator" not in result.stderr  # Java never started
+    tracking = MlflowClient(tracking_uri=f"sqlite:///{kedro_project}/mlruns/mlflow.db")
+    experiments = [found.experiment_id for found in tracking.search_experiments()]
+    assert tracking.search_runs(experiments) == []
+
+
+def test_a_master_url_spark_does_not_know_is_named(kedro_project):
+    result = run_kedro_cli(
+        kedro_project, "run", "--params=engine=sparkml,spark_master=bogus"
+    )
+
+    assert result.returncode == 1
+    assert "Master must either be yarn or start with spark" in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("RuntimeError: The Spark driver's JVM exited")
+    assert "spark.master is 'bogus' (--params=spark_master=... sets it)" in last_line

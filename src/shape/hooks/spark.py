@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -116,9 +117,13 @@ def start_session(spark_conf: dict[str, str]) -> SparkSession | None:
         left as it is.
 
     Raises:
-        RuntimeError: When the driver JVM exits before it starts (a Java option
-            it refuses, too little memory, no Java); names the settings to look
-            at. Java's own reason is printed above the traceback.
+        RuntimeError: When ``spark.master`` is a standalone master
+            (``spark://``) that accepts no connection, before any JVM starts
+            (Spark itself would retry for over a minute and end in a Java stack
+            trace); when the driver JVM exits before it starts (a Java option
+            it refuses, too little memory, no Java, a master URL Spark does
+            not know), naming the settings to look at, below Java's own
+            reason.
     """
     from pyspark.errors import PySparkRuntimeError  # noqa: PLC0415
     from pyspark.sql import SparkSession  # noqa: PLC0415 (no JVM for sklearn)
@@ -132,6 +137,7 @@ def start_session(spark_conf: dict[str, str]) -> SparkSession | None:
         )
         return None
 
+    _check_standalone_master(spark_conf.get("spark.master", ""))
     conf = with_archive(spark_conf)
     python = conf.get(PYTHON_PROPERTY) or os.environ.get("PYSPARK_PYTHON")
     conf[PYTHON_PROPERTY] = python or sys.executable
@@ -162,9 +168,45 @@ def _jvm_did_not_start(conf: dict[str, str]) -> str:
         "The Spark driver's JVM exited before it started; Java's reason is "
         "printed above. Check the driver settings of the run's Spark "
         "configuration (conf/base/spark.yml, or spark.yml in the run's "
-        "environment): spark.driver.extraJavaOptions is "
+        f"environment): spark.master is '{conf.get('spark.master', 'not set')}' "
+        "(--params=spark_master=... sets it), spark.driver.extraJavaOptions "
         f"'{conf.get('spark.driver.extraJavaOptions', '')}' and "
         f"spark.driver.memory '{conf.get('spark.driver.memory', 'not set')}'; "
         "and that Java 17 or newer is installed (JAVA_HOME is "
         f"'{os.environ.get('JAVA_HOME', 'not set')}')."
+    )
+
+
+#: Port of a standalone master whose URL names none.
+_STANDALONE_PORT = 7077
+
+#: Seconds to wait for a standalone master to accept a connection.
+_MASTER_CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_standalone_master(master: str) -> None:
+    """Raises when a ``spark://`` master accepts no connection at any address.
+
+    A URL may list several masters (``spark://host1:7077,host2:7077``, for a
+    standby); one that answers is enough.
+    """
+    if not master.startswith("spark://"):
+        return
+    failures = []
+    for address in master.removeprefix("spark://").split(","):
+        host, _, port = address.strip().rpartition(":")
+        if not host or not port.isdigit():
+            host, port = address.strip(), str(_STANDALONE_PORT)
+        try:
+            socket.create_connection(
+                (host.strip("[]"), int(port)), timeout=_MASTER_CONNECT_TIMEOUT_S
+            ).close()
+            return
+        except OSError as exc:
+            failures.append(f"{host}:{port}: {exc.strerror or exc}")
+    raise RuntimeError(
+        f"The Spark master '{master}' (spark.master; set with "
+        "--params=spark_master=spark://HOST:PORT or in conf/<env>/spark.yml) "
+        f"accepts no connection: {'; '.join(failures)}. Start the master, or "
+        "point spark.master at one that runs."
     )
