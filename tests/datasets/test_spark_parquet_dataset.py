@@ -146,3 +146,25 @@ def test_nanosecond_timestamps_are_named_with_a_way_out(spark, tmp_path):  # noq
         path, index=False, coerce_timestamps="us", allow_truncated_timestamps=True
     )
     assert dataset.load().count() == 3
+
+
+def test_a_file_that_is_not_parquet_is_named_before_spark_reads(spark, tmp_path):  # noqa: F811
+    text = tmp_path / "readings.parquet"
+    text.write_text("time,vibration_x\n0,1.5\n")
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    pd.DataFrame({"vibration_x": [1.0]}).to_parquet(folder / "part-0.parquet")
+    (folder / "notes.txt").write_text("taken on Monday")
+
+    with pytest.raises(
+        DatasetError,
+        match=(
+            r"File '.*readings\.parquet' is not a Parquet file: it should start "
+            r"with the bytes b'PAR1' but starts with b'time'"
+        ),
+    ):
+        AtomicSparkDataset(filepath=str(text), file_format="parquet").load()
+    with pytest.raises(
+        DatasetError, match=r"File '.*notes\.txt' is not a Parquet file"
+    ):
+        AtomicSparkDataset(filepath=str(folder), file_format="parquet").load()

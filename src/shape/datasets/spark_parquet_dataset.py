@@ -14,7 +14,9 @@ ever repeat, so the writer would fill a dictionary for each column chunk only
 to give it up, which took about a seventh of the time Spark spends writing the
 predictions.
 
-A Parquet table with nanosecond timestamps (pandas' default), which Spark
+A local Parquet input is checked as the sklearn engine's datasets check it (it
+exists, every file is whole Parquet) before Spark reads it. A Parquet table
+with nanosecond timestamps (pandas' default), which Spark
 refuses with a message naming neither the column nor a remedy, fails to load
 with one that names both.
 """
@@ -32,6 +34,7 @@ from pyspark.sql import DataFrame as SparkDataFrame
 from pyspark.sql import types as T
 
 from shape.datasets.atomic import atomic_write
+from shape.datasets.parquet_dataset import check_parquet_source
 
 
 class AtomicSparkDataset(SparkDatasetV2):
@@ -74,6 +77,11 @@ class AtomicSparkDataset(SparkDatasetV2):
             self._save_args = save_args
 
     def _load(self) -> SparkDataFrame:
+        if self._protocol in ("", "file") and self._file_format == "parquet":
+            # The checks the sklearn engine's datasets make, in their words:
+            # Spark's own message for a file that is not Parquet ends a long
+            # Java stack trace.
+            check_parquet_source(self._path)
         try:
             return super()._load()
         except AnalysisException as exc:
