@@ -16,9 +16,9 @@ predictions.
 
 A local Parquet input is checked as the sklearn engine's datasets check it (it
 exists, every file is whole Parquet) before Spark reads it. A Parquet table
-with nanosecond timestamps (pandas' default), which Spark
-refuses with a message naming neither the column nor a remedy, fails to load
-with one that names both.
+with nanosecond timestamps (pandas' default), which Spark refuses with a
+message naming neither the column nor a remedy, fails to load with one that
+names both.
 """
 
 from __future__ import annotations
