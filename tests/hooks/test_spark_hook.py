@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,6 +20,13 @@ from tests.hooks.conftest import free_port
 
 # A Python warning as the warnings module prints it: "file:line: SomeWarning: ...".
 PYTHON_WARNING = re.compile(r"\b\w*Warning: ")
+
+
+def _mlflow_runs(project: Path) -> list:
+    """Every run in the project's local MLflow store."""
+    tracking = MlflowClient(tracking_uri=f"sqlite:///{project}/mlruns/mlflow.db")
+    experiments = [found.experiment_id for found in tracking.search_experiments()]
+    return tracking.search_runs(experiments)
 
 
 def test_sklearn_run_starts_no_jvm(kedro_project):
@@ -169,9 +177,7 @@ def test_a_jvm_that_does_not_start_is_explained(
     assert f"-XX:Tier4BackEdgeThreshold=400000 {java_option}".strip() in last_line
     assert not (kedro_project / "data/07_model_output/predictions.parquet").exists()
     # The session starts before kedro-mlflow opens the run: none was opened.
-    tracking = MlflowClient(tracking_uri=f"sqlite:///{kedro_project}/mlruns/mlflow.db")
-    experiments = [found.experiment_id for found in tracking.search_experiments()]
-    assert tracking.search_runs(experiments) == []
+    assert _mlflow_runs(kedro_project) == []
 
 
 def test_an_unreachable_master_is_named_before_any_jvm_starts(kedro_project):
@@ -191,9 +197,7 @@ def test_an_unreachable_master_is_named_before_any_jvm_starts(kedro_project):
     )
     assert f"accepts no connection: 127.0.0.1:{port}: Connection refused" in last_line
     assert "incubator" not in result.stderr  # Java never started
-    tracking = MlflowClient(tracking_uri=f"sqlite:///{kedro_project}/mlruns/mlflow.db")
-    experiments = [found.experiment_id for found in tracking.search_experiments()]
-    assert tracking.search_runs(experiments) == []
+    assert _mlflow_runs(kedro_project) == []
 
 
 def test_a_master_url_spark_does_not_know_is_named(kedro_project):
